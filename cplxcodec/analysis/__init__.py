@@ -1,0 +1,3 @@
+"""cplxcodec.analysis."""
+
+__all__: list[str] = []

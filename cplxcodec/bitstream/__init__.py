@@ -1,0 +1,3 @@
+"""cplxcodec.bitstream."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""cplxcodec.functional."""
+
+__all__: list[str] = []

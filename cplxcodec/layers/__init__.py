@@ -1,0 +1,3 @@
+"""cplxcodec.layers."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""cplxcodec.losses."""
+
+__all__: list[str] = []

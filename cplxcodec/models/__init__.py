@@ -1,0 +1,3 @@
+"""cplxcodec.models."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""cplxcodec.optim."""
+
+__all__: list[str] = []

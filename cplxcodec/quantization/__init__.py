@@ -1,0 +1,3 @@
+"""cplxcodec.quantization."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""cplxcodec.training."""
+
+__all__: list[str] = []
