@@ -1,3 +1,57 @@
-"""cplxcodec.bitstream."""
+"""cplxcodec.bitstream: the ``.cplx`` file container and entropy coding of RVQ codes.
 
-__all__: list[str] = []
+- :mod:`~cplxcodec.bitstream.container`: ``CplxHeader``, ``pack``, ``unpack``.
+- :mod:`~cplxcodec.bitstream.entropy`: ``CodeEntropyModel`` (integer tables + ANS).
+- :mod:`~cplxcodec.bitstream.raw`: ``RawCodeCoder`` (fixed-width fallback, entropy "none").
+- :mod:`~cplxcodec.bitstream.payload`: channels and chunks of codes in one payload.
+- :mod:`~cplxcodec.bitstream.errors`: ``BitstreamError`` and its subclasses.
+"""
+
+from cplxcodec.bitstream.container import (
+    FORMAT_VERSION,
+    MAGIC,
+    MAX_HEADER_BYTES,
+    CplxHeader,
+    pack,
+    unpack,
+)
+from cplxcodec.bitstream.entropy import CodeEntropyModel, constriction_categorical
+from cplxcodec.bitstream.errors import (
+    BadMagicError,
+    BitstreamError,
+    ChecksumError,
+    HeaderError,
+    PayloadError,
+    TrailingDataError,
+    TruncatedError,
+    UnsupportedVersionError,
+)
+from cplxcodec.bitstream.payload import CodeCoder, chunk_bounds, decode_payload, encode_payload
+from cplxcodec.bitstream.raw import RawCodeCoder
+from cplxcodec.bitstream.tables import quantize_counts, validate_table
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "MAX_HEADER_BYTES",
+    "BadMagicError",
+    "BitstreamError",
+    "ChecksumError",
+    "CodeCoder",
+    "CodeEntropyModel",
+    "CplxHeader",
+    "HeaderError",
+    "PayloadError",
+    "RawCodeCoder",
+    "TrailingDataError",
+    "TruncatedError",
+    "UnsupportedVersionError",
+    "chunk_bounds",
+    "constriction_categorical",
+    "decode_payload",
+    "encode_payload",
+    "pack",
+    "quantize_counts",
+    "unpack",
+    "validate_table",
+]

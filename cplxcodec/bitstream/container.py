@@ -1,0 +1,286 @@
+"""The ``.cplx`` file container: magic, version byte, CRC-protected JSON header and payload.
+
+Layout (all integers big-endian, written with :mod:`struct`; no pickle anywhere)::
+
+    offset        size  field
+    0             4     magic  b"CPLX"
+    4             1     format version (u8), currently 1
+    5             4     header length H (u32)
+    9             H     header: UTF-8 JSON object (the fields of :class:`CplxHeader`)
+    9+H           4     CRC32 of bytes [0, 9+H)      (magic, version, length and header)
+    13+H          8     payload length P (u64)
+    21+H          P     payload (entropy-coded codes; opaque to the container)
+    21+H+P        4     CRC32 of bytes [13+H, 21+H+P) (payload length and payload)
+
+The file is exactly ``25 + H + P`` bytes long; anything after the payload CRC is an error.
+The JSON header is written with sorted keys and no whitespace, so equal headers give equal
+bytes. Readers check, in this order: magic, version (a newer version raises
+:class:`UnsupportedVersionError` before anything else is interpreted, since its layout may
+differ), lengths against the bytes actually present (so a lying length field can neither
+cause a large allocation nor a hang), header CRC, JSON and field validation, payload CRC.
+
+CRC32 is :func:`zlib.crc32` (ISO-HDLC polynomial, as in zip and PNG); it detects all burst
+errors up to 32 bits and any single flipped bit. It is an integrity check, not a signature.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import struct
+import zlib
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from cplxcodec.bitstream.errors import (
+    BadMagicError,
+    ChecksumError,
+    HeaderError,
+    TrailingDataError,
+    TruncatedError,
+    UnsupportedVersionError,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "MAX_HEADER_BYTES",
+    "CplxHeader",
+    "pack",
+    "unpack",
+]
+
+MAGIC = b"CPLX"
+"""First four bytes of every ``.cplx`` file."""
+
+FORMAT_VERSION = 1
+"""The newest (and only) container version this library writes and reads."""
+
+MAX_HEADER_BYTES = 1 << 20
+"""Upper bound on the JSON header size (1 MiB); larger length fields are rejected unread."""
+
+_PREFIX = struct.Struct(">4sBI")  # magic, version, header length
+_CRC = struct.Struct(">I")
+_PAYLOAD_LEN = struct.Struct(">Q")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ENTROPY_NAME = re.compile(r"[a-z][a-z0-9_\-]{0,31}")
+_MAX_INT = 1 << 53  # integers above this do not survive every JSON reader exactly
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise HeaderError(f"header field {name!r} must be an integer, got {type(value).__name__}")
+    if not low <= value <= high:
+        raise HeaderError(f"header field {name!r} must be in [{low}, {high}], got {value}")
+
+
+def _check_str(name: str, value: object, pattern: re.Pattern[str] | None, what: str) -> None:
+    if not isinstance(value, str):
+        raise HeaderError(f"header field {name!r} must be a string, got {type(value).__name__}")
+    if pattern is not None and pattern.fullmatch(value) is None:
+        raise HeaderError(f"header field {name!r} must be {what}, got {value[:80]!r}")
+
+
+@dataclass
+class CplxHeader:
+    """Metadata stored in the JSON header of a ``.cplx`` file.
+
+    Construction validates every field and raises :class:`HeaderError` naming the first bad
+    one, so an instance is always writable and a parsed header is always consistent.
+
+    Attributes:
+        model_name: name of the codec model that produced the codes (non-empty, ≤ 256 chars).
+        model_checksum: lowercase hex SHA-256 of the model (weights and entropy tables) that a
+            decoder must match.
+        sample_rate: original sample rate in Hz (> 0).
+        channels: number of audio channels (≥ 1).
+        num_samples: original length per channel in samples (≥ 0), to trim decoder padding.
+        kbps: nominal bit rate the codes were produced at (finite, > 0).
+        n_stages: K, the number of residual codebooks used (≥ 1).
+        codebook_size: V, codes lie in ``[0, V)`` (≥ 2).
+        frame_count: N, code frames per channel (≥ 0).
+        chunk_frames: frames per independently entropy-coded chunk; 0 means one chunk.
+        entropy: name of the payload coding ("none", "categorical", "conditional", ...).
+        extra: forward-compatible fields (JSON-serialisable values, string keys).
+        format_version: container version; must equal the version byte of the file.
+    """
+
+    model_name: str
+    model_checksum: str
+    sample_rate: int
+    channels: int
+    num_samples: int
+    kbps: float
+    n_stages: int
+    codebook_size: int
+    frame_count: int
+    chunk_frames: int = 0
+    entropy: str = "none"
+    extra: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        _check_int("format_version", self.format_version, 1, 255)
+        _check_str("model_name", self.model_name, None, "")
+        if not 1 <= len(self.model_name) <= 256:
+            raise HeaderError(
+                f"header field 'model_name' must have 1 to 256 characters, "
+                f"got {len(self.model_name)}"
+            )
+        _check_str(
+            "model_checksum", self.model_checksum, _HEX64, "a 64-digit lowercase hex SHA-256"
+        )
+        _check_int("sample_rate", self.sample_rate, 1, (1 << 31) - 1)
+        _check_int("channels", self.channels, 1, 255)
+        _check_int("num_samples", self.num_samples, 0, _MAX_INT)
+        if isinstance(self.kbps, bool) or not isinstance(self.kbps, (int, float)):
+            raise HeaderError(
+                f"header field 'kbps' must be a number, got {type(self.kbps).__name__}"
+            )
+        if not (math.isfinite(self.kbps) and 0.0 < self.kbps <= 1e6):
+            raise HeaderError(
+                f"header field 'kbps' must be finite and in (0, 1e6], got {self.kbps}"
+            )
+        self.kbps = float(self.kbps)
+        _check_int("n_stages", self.n_stages, 1, 4096)
+        _check_int("codebook_size", self.codebook_size, 2, 1 << 24)
+        _check_int("frame_count", self.frame_count, 0, _MAX_INT)
+        _check_int("chunk_frames", self.chunk_frames, 0, _MAX_INT)
+        _check_str("entropy", self.entropy, _ENTROPY_NAME, "a short lowercase name like 'none'")
+        if not isinstance(self.extra, dict) or not all(isinstance(k, str) for k in self.extra):
+            raise HeaderError("header field 'extra' must be a JSON object with string keys")
+
+    def to_json_bytes(self) -> bytes:
+        """Canonical UTF-8 JSON (sorted keys, no whitespace) of every field."""
+        try:
+            text = json.dumps(
+                asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                allow_nan=False,
+            )
+        except (TypeError, ValueError) as err:
+            raise HeaderError(f"header field 'extra' is not JSON-serialisable: {err}") from None
+        return text.encode("utf-8")
+
+    @classmethod
+    def from_json_bytes(cls, raw: bytes) -> CplxHeader:
+        """Parse and validate a JSON header; every failure is a :class:`HeaderError`."""
+        try:
+            obj = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        except UnicodeDecodeError:
+            raise HeaderError("header is not valid UTF-8") from None
+        except (ValueError, RecursionError) as err:
+            raise HeaderError(f"header is not valid JSON: {str(err)[:120]}") from None
+        if not isinstance(obj, dict):
+            raise HeaderError(f"header must be a JSON object, got {type(obj).__name__}")
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(obj) - names)
+        if unknown:
+            raise HeaderError(
+                f"header has unknown field(s) {unknown[:5]}; new fields belong in 'extra'"
+            )
+        missing = sorted(n for n in names if n not in obj)
+        if missing:
+            raise HeaderError(f"header is missing field(s) {missing}")
+        return cls(**obj)
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name} is not allowed")
+
+
+def pack(header: CplxHeader, payload: bytes) -> bytes:
+    """Serialise ``header`` and ``payload`` into the bytes of a ``.cplx`` file.
+
+    Raises:
+        HeaderError: the header is invalid, too large, or uses another format version.
+        TypeError: ``payload`` is not bytes-like.
+    """
+    if not isinstance(header, CplxHeader):
+        raise TypeError(f"header must be a CplxHeader, got {type(header).__name__}")
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
+    header.__post_init__()  # fields may have been reassigned since construction
+    if header.format_version != FORMAT_VERSION:
+        raise HeaderError(
+            f"this library writes format version {FORMAT_VERSION}, "
+            f"not {header.format_version}"
+        )
+    raw = header.to_json_bytes()
+    if len(raw) > MAX_HEADER_BYTES:
+        raise HeaderError(f"header is {len(raw)} bytes, above the {MAX_HEADER_BYTES}-byte limit")
+    head = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(raw)) + raw
+    body = _PAYLOAD_LEN.pack(len(payload)) + bytes(payload)
+    return b"".join(
+        [head, _CRC.pack(zlib.crc32(head)), body, _CRC.pack(zlib.crc32(body))]
+    )
+
+
+def unpack(data: bytes) -> tuple[CplxHeader, bytes]:
+    """Parse the bytes of a ``.cplx`` file into its header and payload.
+
+    Lengths are checked against ``len(data)`` before anything is sliced, so corrupted or
+    hostile input costs at most O(len(data)) time and memory.
+
+    Raises:
+        TruncatedError, BadMagicError, UnsupportedVersionError, HeaderError, ChecksumError,
+        TrailingDataError: all subclasses of :class:`BitstreamError`.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    data = bytes(data)
+    size = len(data)
+    if data[: len(MAGIC)] != MAGIC[: min(size, len(MAGIC))]:
+        raise BadMagicError(
+            f"not a .cplx file: expected magic bytes {MAGIC!r}, found {data[:4]!r}"
+        )
+    if size < _PREFIX.size:
+        raise TruncatedError(f"file is truncated: {size} bytes, the fixed prefix needs 9")
+    _, version, header_len = _PREFIX.unpack_from(data, 0)
+    if version > FORMAT_VERSION:
+        raise UnsupportedVersionError(
+            f"file uses .cplx format version {version}, newer than version {FORMAT_VERSION} "
+            "that this library reads; upgrade cplxcodec"
+        )
+    if version < 1:
+        raise UnsupportedVersionError(f"file has invalid .cplx format version {version}")
+    if header_len > MAX_HEADER_BYTES:
+        raise HeaderError(
+            f"header length field says {header_len} bytes, above the {MAX_HEADER_BYTES}-byte limit"
+        )
+    header_end = _PREFIX.size + header_len
+    if size < header_end + _CRC.size:
+        raise TruncatedError(
+            f"file is truncated: header of {header_len} bytes and its CRC need "
+            f"{header_end + _CRC.size} bytes, only {size} present"
+        )
+    (header_crc,) = _CRC.unpack_from(data, header_end)
+    if zlib.crc32(data[:header_end]) != header_crc:
+        raise ChecksumError("header CRC32 mismatch: the header is corrupted")
+    header = CplxHeader.from_json_bytes(data[_PREFIX.size : header_end])
+    if header.format_version != version:
+        raise HeaderError(
+            f"header says format version {header.format_version} but the version byte is {version}"
+        )
+
+    body_start = header_end + _CRC.size
+    if size < body_start + _PAYLOAD_LEN.size:
+        raise TruncatedError("file is truncated: the payload length field is missing")
+    (payload_len,) = _PAYLOAD_LEN.unpack_from(data, body_start)
+    payload_start = body_start + _PAYLOAD_LEN.size
+    available = size - payload_start - _CRC.size
+    if payload_len > available:
+        raise TruncatedError(
+            f"file is truncated: payload length field says {payload_len} bytes, "
+            f"only {max(available, 0)} present before the payload CRC"
+        )
+    payload_end = payload_start + payload_len
+    if payload_len < available:
+        raise TrailingDataError(
+            f"{available - payload_len} unexpected byte(s) after the payload "
+            "(extra data, or a corrupted payload length field)"
+        )
+    (payload_crc,) = _CRC.unpack_from(data, payload_end)
+    if zlib.crc32(data[body_start:payload_end]) != payload_crc:
+        raise ChecksumError("payload CRC32 mismatch: the payload is corrupted")
+    return header, data[payload_start:payload_end]
