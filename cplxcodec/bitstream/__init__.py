@@ -26,7 +26,13 @@ from cplxcodec.bitstream.errors import (
     TruncatedError,
     UnsupportedVersionError,
 )
-from cplxcodec.bitstream.payload import CodeCoder, chunk_bounds, decode_payload, encode_payload
+from cplxcodec.bitstream.payload import (
+    CodeCoder,
+    chunk_bounds,
+    chunk_count,
+    decode_payload,
+    encode_payload,
+)
 from cplxcodec.bitstream.raw import RawCodeCoder
 from cplxcodec.bitstream.tables import quantize_counts, validate_table
 
@@ -47,6 +53,7 @@ __all__ = [
     "TruncatedError",
     "UnsupportedVersionError",
     "chunk_bounds",
+    "chunk_count",
     "constriction_categorical",
     "decode_payload",
     "encode_payload",

@@ -237,15 +237,20 @@ class CodeEntropyModel:
         """Decode ``(n_stages, n_frames)`` int64 codes from :meth:`encode` output.
 
         Raises:
-            PayloadError: the bytes cannot hold that many codes or are malformed (see the
-                module docstring for what garbage input can and cannot be detected).
-            ValueError: ``n_stages``/``n_frames`` out of range for this model.
+            PayloadError: the bytes cannot hold that many codes, ``n_stages`` is more than
+                the model has, or the bytes are malformed (see the module docstring for what
+                garbage input can and cannot be detected).
+            ValueError: ``n_stages``/``n_frames`` are not non-negative integers.
         """
         for name, value in (("n_stages", n_stages), ("n_frames", n_frames)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        self._check_stage_count(int(n_stages))
         n_stages, n_frames = int(n_stages), int(n_frames)
+        if not 1 <= n_stages <= self.n_stages:
+            raise PayloadError(
+                f"the data asks for {n_stages} stages; this entropy model codes 1 to "
+                f"{self.n_stages}"
+            )
         if len(data) % 4:
             raise PayloadError(f"entropy payload is {len(data)} bytes, not a whole number of words")
         limit = max_decodable_codes(self.stages[:n_stages], self.precision, len(data))

@@ -20,7 +20,7 @@ import numpy as np
 
 from cplxcodec.bitstream.errors import PayloadError
 
-__all__ = ["CodeCoder", "chunk_bounds", "decode_payload", "encode_payload"]
+__all__ = ["CodeCoder", "chunk_bounds", "chunk_count", "decode_payload", "encode_payload"]
 
 _LEN = struct.Struct(">I")
 
@@ -36,11 +36,21 @@ class CodeCoder(Protocol):
     def decode(self, data: bytes, n_stages: int, n_frames: int) -> np.ndarray: ...
 
 
-def chunk_bounds(n_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
-    """``[(start, stop), ...]`` frame ranges of the chunks (one empty chunk if ``N == 0``)."""
+def chunk_count(n_frames: int, chunk_frames: int) -> int:
+    """Number of chunks: ``ceil(N / L)``, and 1 when ``L == 0`` or ``N <= L``."""
     if n_frames < 0 or chunk_frames < 0:
         raise ValueError(f"n_frames and chunk_frames must be >= 0, got {n_frames}, {chunk_frames}")
     if chunk_frames == 0 or n_frames <= chunk_frames:
+        return 1
+    return -(-n_frames // chunk_frames)
+
+
+def chunk_bounds(n_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
+    """``[(start, stop), ...]`` frame ranges of the chunks (one empty chunk if ``N == 0``).
+
+    Builds a list of :func:`chunk_count` entries: check that count first on untrusted sizes.
+    """
+    if chunk_count(n_frames, chunk_frames) == 1:
         return [(0, n_frames)]
     return [(s, min(s + chunk_frames, n_frames)) for s in range(0, n_frames, chunk_frames)]
 
@@ -73,13 +83,13 @@ def decode_payload(
         PayloadError: the payload is too short or too long for the stated sizes, or a chunk
             does not decode.
     """
-    bounds = chunk_bounds(n_frames, chunk_frames)
-    n_chunks = n_channels * len(bounds)
-    if n_channels < 1 or n_chunks * _LEN.size > len(data):
+    per_channel = chunk_count(n_frames, chunk_frames)
+    if n_channels < 1 or n_channels * per_channel * _LEN.size > len(data):
         raise PayloadError(
             f"a payload of {len(data)} bytes cannot hold {n_channels} channel(s) x "
-            f"{len(bounds)} chunk(s) (each needs at least a {_LEN.size}-byte length)"
+            f"{per_channel} chunk(s) (each needs at least a {_LEN.size}-byte length)"
         )
+    bounds = chunk_bounds(n_frames, chunk_frames)
     channels = []
     pos = 0
     for _ in range(n_channels):
