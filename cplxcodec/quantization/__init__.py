@@ -1,3 +1,23 @@
-"""cplxcodec.quantization."""
+"""cplxcodec.quantization: residual vector quantization of complex latents.
 
-__all__: list[str] = []
+- :class:`ResidualVQ` — K-stage RVQ over ``(B, D, N)`` complex64 latents with EMA codebooks,
+  k-means initialisation, dead-code restarts, quantizer dropout and a straight-through gradient.
+- :class:`QuantizerOutput` — its result dataclass.
+- :class:`EMACodebook` — one EMA-learned codebook (a single stage).
+- :func:`kmeans`, :func:`nearest_code` — the clustering and search primitives.
+"""
+
+from cplxcodec.quantization.codebook import EMACodebook
+from cplxcodec.quantization.kmeans import KMeansResult, kmeans
+from cplxcodec.quantization.output import QuantizerOutput
+from cplxcodec.quantization.residual_vq import ResidualVQ
+from cplxcodec.quantization.search import nearest_code
+
+__all__ = [
+    "EMACodebook",
+    "KMeansResult",
+    "QuantizerOutput",
+    "ResidualVQ",
+    "kmeans",
+    "nearest_code",
+]
