@@ -36,6 +36,22 @@ from cplxcodec.quantization.output import QuantizerOutput
 __all__ = ["ResidualVQ"]
 
 
+def _histogram_stats(codes: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Count, usage and perplexity of ``codes`` ``(M,)`` over a codebook of ``size``.
+
+    Usage is the fraction of codewords chosen at least once; perplexity is
+    :math:`\exp(-\sum_s p_s \log p_s)` of the empirical code distribution :math:`p`. Both are
+    ``0`` when ``codes`` is empty. No host synchronisation.
+    """
+    hist = torch.bincount(codes, minlength=size).float()
+    count = hist.sum()
+    usage = (hist > 0).float().mean()
+    p = hist / count.clamp_min(1.0)
+    entropy = -(p * torch.log(p.clamp_min(1e-12))).sum()
+    perplexity = torch.where(count > 0, torch.exp(entropy), torch.zeros_like(entropy))
+    return count, usage, perplexity
+
+
 class ResidualVQ(nn.Module):
     """Residual vector quantizer over complex latents ``(B, D, N)`` complex64.
 
@@ -210,9 +226,8 @@ class ResidualVQ(nn.Module):
                     q = torch.where(active.unsqueeze(1), q, torch.zeros_like(q))
                     used_idx = idx[active]
                     codes[k] = torch.where(active, idx, torch.full_like(idx, -1))
-                    if training:
-                        pool = residual[active] if bool(active.any()) else residual
-                        stage.update(residual[active], used_idx, pool)
+                    pool = residual[active] if bool(active.any()) else residual
+                    stage.update(residual[active], used_idx, pool)
                 else:
                     active = None
                     used_idx = idx
@@ -221,12 +236,7 @@ class ResidualVQ(nn.Module):
                         stage.update(residual, idx, residual)
                 residual = residual - q
                 total = total + q
-                hist = torch.bincount(used_idx, minlength=self.codebook_size).float()
-                n_used = hist.sum()
-                usage[k] = (hist > 0).float().mean()  # 0 when the stage saw no rows
-                p = hist / n_used.clamp_min(1.0)
-                entropy = -(p * torch.log(p.clamp_min(1e-12))).sum()
-                perplexity[k] = torch.where(n_used > 0, torch.exp(entropy), 0.0)
+                n_used, usage[k], perplexity[k] = _histogram_stats(used_idx, self.codebook_size)
                 commit_terms.append((total, active))
                 commit_counts.append(n_used)
 

@@ -190,3 +190,15 @@ def test_bad_constructor_arguments(kwargs: dict, match: str) -> None:
     args = {"dim": 4} | kwargs
     with pytest.raises(ValueError, match=match):
         ResidualVQ(**args)
+
+
+def test_usage_and_perplexity_of_a_known_assignment() -> None:
+    rvq = ResidualVQ(dim=1, n_stages=1, codebook_size=4).eval()
+    rvq.stages[0].embed.copy_(torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0], [-10.0, 0.0]]))
+    # frames near codewords 1, 1, 2 (complex values 10, 10, 10j)
+    z = torch.tensor([[[10.2 + 0.1j, 9.9 - 0.2j, 0.3 + 9.8j]]], dtype=torch.complex64)
+    out = rvq(z)
+    assert out.codes.tolist() == [[[1, 1, 2]]]
+    assert out.usage.tolist() == [0.5]
+    p = torch.tensor([2 / 3, 1 / 3])
+    torch.testing.assert_close(out.perplexity, torch.exp(-(p * p.log()).sum()).reshape(1))
