@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from cplxcodec.analysis.bdrate import bd_quality, bd_rate
 from cplxcodec.analysis.evaluate import EvalResult
 from cplxcodec.analysis.phase import PhaseFidelity
 from cplxcodec.analysis.plots import (
@@ -56,6 +57,7 @@ h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2em}
 table{border-collapse:collapse;margin:0.5em 0;font-size:0.85em}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#eee}
 td.l,th.l{text-align:left}img.plot{max-width:100%;display:block;margin:0.5em 0}
+.grid{display:flex;flex-wrap:wrap;gap:1em}.grid img.plot{max-width:48%}
 .bad{color:#b00;font-weight:bold}.note{color:#666;font-style:italic}
 """
 
@@ -117,6 +119,13 @@ def _missing(what: str) -> str:
     return f'<p class="note">No {_esc(what)} provided.</p>'
 
 
+def _safe(fn: Any, *args: Any) -> float:
+    try:
+        return float(fn(*args))
+    except ValueError:
+        return math.nan
+
+
 def _summary(result: EvalResult | None) -> str:
     if result is None:
         return _missing("evaluation result")
@@ -129,11 +138,17 @@ def _summary(result: EvalResult | None) -> str:
         parts.append(f'<p class="note">Skipped baseline {_esc(name)}: {_esc(why)}</p>')
     codecs = result.codecs()
     if "pesq_wb" in result.metric_names() and len(codecs) > 1:
-        anchor = codecs[0]
-        rows = [[c, v] for c, v in result.bd_rates(anchor, "pesq_wb").items()]
-        parts.append(f"<p>BD-rate (PESQ-WB) against {_esc(anchor)}, percent "
-                     "(negative: less rate than the anchor):</p>")
-        parts.append(_table(["codec", "BD-rate %"], rows, "bd-rate-table"))
+        tested = codecs[0]
+        rows = []
+        for anchor in codecs[1:]:
+            ra, qa = result.rd_curve(anchor, "pesq_wb")
+            rb, qb = result.rd_curve(tested, "pesq_wb")
+            rows.append([anchor, _safe(bd_rate, ra, qa, rb, qb), _safe(bd_quality, ra, qa, rb, qb)])
+        parts.append(f"<p>Bjøntegaard deltas of {_esc(tested)} against each anchor on PESQ-WB "
+                     "(cubic fit over the overlapping range; BD-rate negative = fewer bits than "
+                     "the anchor for the same quality; – where the curves do not overlap or have "
+                     "fewer than 2 rates):</p>")
+        parts.append(_table(["anchor", "BD-rate %", "BD-PESQ"], rows, "bd-rate-table"))
     return "\n".join(parts)
 
 
@@ -144,17 +159,19 @@ def _metrics(result: EvalResult | None) -> str:
     rows = []
     for codec, by_rate in result.aggregate().items():
         for k, row in by_rate.items():
-            rows.append([codec, k, row["actual_kbps"], *[row.get(m) for m in names]])
+            rows.append([codec, f"{k:g}", row["actual_kbps"], *[row.get(m) for m in names]])
     return _table(["codec", "kbps", "actual kbps", *names], rows, "metrics-table")
 
 
 def _rd(result: EvalResult | None) -> str:
     if result is None or not result.records:
         return _missing("evaluation result")
-    return "\n".join(
+    imgs = "\n".join(
         _img(rd_figure(result, m), f"rd-curves-{_slug(m)}", f"{m} against bitrate")
         for m in result.metric_names()
     )
+    return f'<div class="grid">{imgs}</div>'
+
 
 
 def _usage(usages: dict[str, CodebookUsage]) -> str:

@@ -14,10 +14,10 @@ Co-usage between consecutive stages is the plug-in mutual information
 :math:`I(c_k; c_{k+1}) = H_k + H_{k+1} - H_{k,k+1}` of the codes at the same (item, frame).
 The plug-in estimator is biased upwards when :math:`M` is small against :math:`S^2` (with few
 samples, every pair looks unique and independent codes appear dependent), so the same estimate
-is also computed after a fixed, seeded random permutation of stage :math:`k+1` over the samples
-(the *chance level*: what independent codes with the same marginals would give), and the
-normalised co-usage is :math:`\max(0, I - I_\text{chance}) / \min(H_k, H_{k+1})` in
-:math:`[0, 1]` (0: stage :math:`k+1` is used independently of stage :math:`k`; 1: it is a
+is also computed after fixed, seeded random permutations of stage :math:`k+1` over the samples
+(averaged over ``n_permutations``): the *chance level*, what independent codes with the same
+marginals would give. The normalised co-usage is
+:math:`\max(0, I - I_\text{chance}) / \min(H_k, H_{k+1})` in :math:`[0, 1]` (0: stage :math:`k+1` is used independently of stage :math:`k`; 1: it is a
 function of it, i.e. a wasted stage).
 
 A stage is flagged *collapsed* when it uses fewer than ``min_usage`` of the codes it could have
@@ -65,7 +65,7 @@ class CodebookUsage:
         perplexity: ``(K,)`` ``2 ** entropy_bits``.
         dead_codes: ``K`` int64 arrays of never-used indices.
         mutual_information_bits: ``(K-1,)`` plug-in ``I(c_k; c_{k+1})``.
-        mutual_information_chance_bits: ``(K-1,)`` the same after a seeded permutation.
+        mutual_information_chance_bits: ``(K-1,)`` the same after seeded permutations.
         normalized_mutual_information: ``(K-1,)`` bias-corrected, normalised co-usage in [0, 1].
         collapsed: ``(K,)`` bool flags (see module docstring).
         min_usage, min_perplexity_fraction: the thresholds used for ``collapsed``.
@@ -125,6 +125,7 @@ def codebook_usage(
     min_usage: float = 0.1,
     min_perplexity_fraction: float = 0.05,
     seed: int = 0,
+    n_permutations: int = 4,
 ) -> CodebookUsage:
     """Usage statistics of residual-VQ codes.
 
@@ -135,7 +136,8 @@ def codebook_usage(
         min_usage: a stage using fewer than this fraction of ``min(S, M)`` codes is collapsed.
         min_perplexity_fraction: a stage whose perplexity is below this fraction of
             ``min(S, M)`` is collapsed.
-        seed: seed of the permutation that gives the chance level of the co-usage.
+        seed: seed of the permutations that give the chance level of the co-usage.
+        n_permutations: permutations averaged for the chance level.
 
     Returns:
         A :class:`CodebookUsage`.
@@ -176,7 +178,9 @@ def codebook_usage(
     for k in range(k_stages - 1):
         a, b = flat[k], flat[k + 1]
         i_ab = _mutual_information_bits(a, b, size)
-        i_chance = _mutual_information_bits(a, b[rng.permutation(m)], size)
+        i_chance = float(np.mean([
+            _mutual_information_bits(a, b[rng.permutation(m)], size) for _ in range(n_permutations)
+        ]))
         h_min = min(ent[k], ent[k + 1])
         mi.append(i_ab)
         mi_chance.append(i_chance)
