@@ -17,8 +17,9 @@ samples, every pair looks unique and independent codes appear dependent), so the
 is also computed after fixed, seeded random permutations of stage :math:`k+1` over the samples
 (averaged over ``n_permutations``): the *chance level*, what independent codes with the same
 marginals would give. The normalised co-usage is
-:math:`\max(0, I - I_\text{chance}) / \min(H_k, H_{k+1})` in :math:`[0, 1]` (0: stage :math:`k+1` is used independently of stage :math:`k`; 1: it is a
-function of it, i.e. a wasted stage).
+:math:`\max(0, I - I_\text{chance}) / \min(H_k, H_{k+1})` in :math:`[0, 1]`
+(0: stage :math:`k+1` is used independently of stage :math:`k`; 1: it is a function of it,
+i.e. a wasted stage).
 
 A stage is flagged *collapsed* when it uses fewer than ``min_usage`` of the codes it could have
 used, or its perplexity is below ``min_perplexity_fraction`` of that number; "could have used"
