@@ -1,3 +1,26 @@
-"""cplxcodec.functional."""
+"""Stateless maths: STFT/iSTFT, power-law compression, 2×2 whitening, complex convolution."""
 
-__all__: list[str] = []
+from cplxcodec.functional.conv import ConvImpl, block_real_weight, complex_conv
+from cplxcodec.functional.spectral import (
+    istft,
+    num_frames,
+    power_compress,
+    power_decompress,
+    stft,
+)
+from cplxcodec.functional.whitening import apply_2x2, covariance_2x2, inv_sqrt_2x2, whiten_2x2
+
+__all__ = [
+    "stft",
+    "istft",
+    "num_frames",
+    "power_compress",
+    "power_decompress",
+    "covariance_2x2",
+    "inv_sqrt_2x2",
+    "apply_2x2",
+    "whiten_2x2",
+    "complex_conv",
+    "block_real_weight",
+    "ConvImpl",
+]

@@ -1,0 +1,185 @@
+"""Complex convolutions and linear layer: maths, gradients, causality, reference agreement."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from complexPyTorch.complexLayers import ComplexConv2d as RefConv2d
+
+from cplxcodec.functional import complex_conv
+from cplxcodec.layers import (
+    ComplexConv1d,
+    ComplexConv2d,
+    ComplexConvTranspose1d,
+    ComplexConvTranspose2d,
+    ComplexLinear,
+)
+
+IMPLS = ["block", "karatsuba", "native"]
+
+
+def _double(m: torch.nn.Module) -> torch.nn.Module:
+    for p in m.parameters():
+        p.data = p.data.to(torch.complex128 if p.is_complex() else torch.float64)
+    return m
+
+
+def _four_conv(x, w, **kw):
+    """The obvious four-real-convolution reference."""
+    conv = F.conv2d if x.dim() == 4 else F.conv1d
+    xr, xi, wr, wi = x.real, x.imag, w.real, w.imag
+    return torch.complex(
+        conv(xr, wr, **kw) - conv(xi, wi, **kw), conv(xr, wi, **kw) + conv(xi, wr, **kw)
+    )
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("dim", [1, 2])
+def test_kernels_match_four_real_convolutions(impl, dim):
+    sp = (9,) if dim == 1 else (7, 6)
+    x = torch.randn(2, 4, *sp, dtype=torch.cdouble)
+    w = torch.randn(6, 2, *([3] * dim), dtype=torch.cdouble)
+    kw = dict(stride=(2,) * dim, padding=(1,) * dim, dilation=(1,) * dim, groups=2)
+    ref = _four_conv(x, w, **kw)
+    y = complex_conv(x, w, kw["stride"], kw["padding"], kw["dilation"], groups=2, impl=impl)
+    torch.testing.assert_close(y, ref)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_transposed_kernel_is_adjoint_of_conv(impl):
+    """<conv(x), y> = <x, convT(y)> for the complex bilinear (no conjugation) convolution."""
+    x = torch.randn(2, 4, 8, 7, dtype=torch.cdouble)
+    w = torch.randn(6, 4, 3, 3, dtype=torch.cdouble)
+    geo = dict(stride=(2, 1), padding=(1, 1), dilation=(1, 1))
+    y = complex_conv(x, w, **geo, impl=impl)
+    g = torch.randn_like(y)
+    xt = complex_conv(g, w, **geo, transposed=True, output_padding=(1, 0), impl=impl)
+    assert xt.shape == x.shape
+    torch.testing.assert_close((y * g).sum(), (x * xt).sum())
+
+
+LAYERS = [
+    lambda impl: ComplexConv1d(3, 4, 3, stride=2, padding=1, dilation=1, groups=1, impl=impl),
+    lambda impl: ComplexConv1d(4, 4, 3, dilation=2, groups=2, causal=True, impl=impl),
+    lambda impl: ComplexConv2d(2, 3, (3, 2), stride=(2, 1), padding=(1, 0), impl=impl),
+    lambda impl: ComplexConv2d(2, 2, 3, padding=(1, 0), causal=True, impl=impl),
+    lambda impl: ComplexConvTranspose1d(3, 4, 4, stride=2, padding=1, impl=impl),
+    lambda impl: ComplexConvTranspose1d(4, 2, 4, stride=2, causal=True, groups=2, impl=impl),
+    lambda impl: ComplexConvTranspose2d(2, 2, (3, 4), stride=(1, 2), padding=(1, 1), impl=impl),
+]
+
+
+@pytest.mark.parametrize("make", LAYERS)
+@pytest.mark.parametrize("impl", ["block", "karatsuba"])
+def test_gradcheck_complex128(make, impl):
+    layer = _double(make(impl))
+    shape = (1, layer.in_channels, 5) if layer._ndim == 1 else (1, layer.in_channels, 3, 4)
+    x = torch.randn(shape, dtype=torch.cdouble, requires_grad=True)
+    params = [p for p in layer.parameters()]
+
+    def fn(x, *ps):
+        for p, q in zip(params, ps):
+            p.data = q.detach()
+        return torch.func.functional_call(layer, dict(zip(["weight", "bias"], ps)), (x,))
+
+    assert torch.autograd.gradcheck(fn, (x, *[p.detach().requires_grad_() for p in params]))
+
+
+@pytest.mark.parametrize("cls", [ComplexConv1d, ComplexConv2d])
+def test_causal_conv_ignores_future(cls):
+    kw = {"padding": (2, 0)} if cls is ComplexConv2d else {}
+    layer = cls(2, 3, 3, dilation=2, causal=True, **kw)
+    shape = (1, 2, 20) if cls is ComplexConv1d else (1, 2, 4, 20)
+    x = torch.randn(shape, dtype=torch.cfloat)
+    y = layer(x)
+    assert y.shape[-1] == 20
+    x2 = x.clone()
+    x2[..., 12:] = torch.randn_like(x2[..., 12:])
+    torch.testing.assert_close(layer(x2)[..., :12], y[..., :12])
+    assert not torch.allclose(layer(x2)[..., 12:], y[..., 12:])
+
+
+@pytest.mark.parametrize("stride,k", [(2, 4), (2, 2), (4, 8)])
+def test_causal_transposed_conv_ignores_future(stride, k):
+    layer = ComplexConvTranspose1d(2, 3, k, stride=stride, causal=True)
+    x = torch.randn(1, 2, 10, dtype=torch.cfloat)
+    y = layer(x)
+    assert y.shape[-1] == 10 * stride
+    x2 = x.clone()
+    x2[..., 6:] = torch.randn_like(x2[..., 6:])
+    torch.testing.assert_close(layer(x2)[..., : 6 * stride], y[..., : 6 * stride])
+
+
+def test_same_padding_keeps_length():
+    for k, d in itertools.product([2, 3, 4], [1, 2]):
+        layer = ComplexConv1d(2, 2, k, padding="same", dilation=d)
+        assert layer(torch.randn(1, 2, 11, dtype=torch.cfloat)).shape[-1] == 11
+
+
+def test_agrees_with_complexpytorch():
+    ref = RefConv2d(3, 5, 3, stride=1, padding=1)
+    ours = ComplexConv2d(3, 5, 3, padding=1)
+    with torch.no_grad():
+        ours.weight.copy_(torch.complex(ref.conv_r.weight, ref.conv_i.weight))
+        ours.bias.copy_(
+            torch.complex(ref.conv_r.bias - ref.conv_i.bias, ref.conv_r.bias + ref.conv_i.bias)
+        )
+    x = torch.randn(2, 3, 8, 6, dtype=torch.cfloat)
+    torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-5)
+
+
+def test_trabelsi_init_variance():
+    layer = ComplexConv2d(64, 64, 3)
+    fan_in, fan_out = 64 * 9, 64 * 9
+    var = layer.weight.detach().abs().square().mean().item()
+    assert var == pytest.approx(2 / (fan_in + fan_out), rel=0.05)
+    phase = layer.weight.detach().angle().flatten()
+    hist = torch.histc(phase, bins=8, min=-torch.pi, max=torch.pi) / phase.numel()
+    assert (hist - 1 / 8).abs().max() < 0.01
+    he = ComplexLinear(256, 128, init="he")
+    assert he.weight.detach().abs().square().mean().item() == pytest.approx(2 / 256, rel=0.05)
+
+
+def test_block_output_is_channels_last_and_stack_agrees():
+    a, b = ComplexConv2d(4, 8, 3, padding=1), ComplexConv2d(8, 4, 3, padding=1)
+    x = torch.randn(2, 4, 10, 9, dtype=torch.cfloat)
+    y = b(torch.tanh(a(x).real) + 1j * a(x).imag)
+    assert a(x).is_contiguous(memory_format=torch.channels_last)
+    for m in (a, b):
+        m.impl = "native"
+    torch.testing.assert_close(y, b(torch.tanh(a(x).real) + 1j * a(x).imag), rtol=1e-4, atol=1e-5)
+
+
+def test_linear_matches_matmul_and_gradcheck():
+    layer = _double(ComplexLinear(5, 3))
+    x = torch.randn(4, 2, 5, dtype=torch.cdouble, requires_grad=True)
+    torch.testing.assert_close(layer(x), x @ layer.weight.T + layer.bias)
+    assert torch.autograd.gradcheck(layer, (x,))
+
+
+def test_clear_errors():
+    conv = ComplexConv2d(3, 4, 3)
+    with pytest.raises(TypeError, match="complex"):
+        conv(torch.randn(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="input channels"):
+        conv(torch.randn(1, 2, 8, 8, dtype=torch.cfloat))
+    with pytest.raises(ValueError, match="shape"):
+        conv(torch.randn(3, 8, 8, dtype=torch.cfloat))
+    with pytest.raises(ValueError, match="divisible"):
+        ComplexConv1d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match="causal"):
+        ComplexConv1d(3, 4, 3, padding=1, causal=True)
+    with pytest.raises(TypeError, match="complex"):
+        ComplexLinear(3, 2)(torch.randn(4, 3))
+    with pytest.raises(ValueError, match="unknown convolution kernel"):
+        complex_conv(
+            torch.randn(1, 1, 4, dtype=torch.cfloat),
+            torch.randn(1, 1, 1, dtype=torch.cfloat),
+            (1,),
+            (0,),
+            (1,),
+            impl="fast",
+        )  # type: ignore[arg-type]
