@@ -27,8 +27,8 @@ class CAdam(Optimizer):
     :math:`g = \partial L/\partial x + i\,\partial L/\partial y = 2\,\partial L/\partial\bar z`,
     i.e. twice the conjugate Wirtinger derivative (Kreutz-Delgado, arXiv:0906.4835). The step
     uses this ``g`` as given. Because Adam divides by the root of the second moment, the factor
-    two cancels except against ``eps`` (``eps`` acts as ``eps/2`` in units of
-    :math:`|\partial L/\partial\bar z|`).
+    two cancels except against ``eps``, which is compared with the RMS of the real and imaginary
+    parts of ``g`` (as ``torch.optim.Adam`` compares it with each part).
 
     **Update** (Kingma & Ba, ICLR 2015), per complex entry:
 
@@ -59,7 +59,7 @@ class CAdam(Optimizer):
         params: parameters or parameter groups (dicts), as for any ``torch.optim`` optimizer.
         lr: learning rate :math:`\gamma` (a float, or a one-element tensor read as a float).
         betas: :math:`(\beta_1, \beta_2)`.
-        eps: added to :math:`\sqrt{\hat v}`.
+        eps: added to :math:`\sqrt{\hat v/2}` (complex) or :math:`\sqrt{\hat v}` (real).
         weight_decay: L2 coefficient :math:`\lambda`.
         amsgrad: use the AMSGrad maximum of the second moment.
         foreach: use the multi-tensor (``torch._foreach_*``) path; ``None`` picks it when all
