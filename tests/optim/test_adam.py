@@ -173,3 +173,24 @@ def test_tensor_lr_is_read_as_float() -> None:
         opt.step()
         finals.append(z.detach())
     assert torch.equal(finals[0], finals[1])
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_real_params_in_a_mixed_group_still_match_torch(foreach: bool) -> None:
+    # Decoupled losses: the real tensors' trajectories must not depend on the complex tensors
+    # that share their group (bucketing by dtype must leave the real path untouched).
+    a, b, z0 = _data(torch.complex64)
+    ar, br, x0 = _data(torch.float32, seed=1)
+    results = []
+    for cls in (CAdamW, torch.optim.AdamW):
+        z = torch.nn.Parameter(z0.clone())
+        x = torch.nn.Parameter(x0.clone())
+        y = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+        opt = cls([z, x, y], lr=0.03, amsgrad=True, foreach=foreach)
+        for _ in range(20):
+            opt.zero_grad()
+            (_loss(a, b, z) + _loss(ar, br, x) + (y - 2).pow(4).sum()).backward()
+            opt.step()
+        results.append((x.detach().clone(), y.detach().clone()))
+    for ours, ref in zip(*results):
+        assert torch.equal(ours, ref)
