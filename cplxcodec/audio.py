@@ -101,8 +101,7 @@ def check_audio(wav: Any, name: str = "audio", sample_rate: int | None = None) -
             if sample_rate:
                 where += f" ({idx / sample_rate:.4f} s)"
             raise AudioError(
-                f"{name}: {n_bad} non-finite sample(s) (NaN/inf) out of {x.size}; "
-                f"first at {where}"
+                f"{name}: {n_bad} non-finite sample(s) (NaN/inf) out of {x.size}; first at {where}"
             )
 
 
@@ -135,6 +134,7 @@ def resample(wav: Any, sr_in: int, sr_out: int) -> np.ndarray:
         pad = [(0, 0)] * (y.ndim - 1) + [(0, n_out - y.shape[-1])]
         y = np.pad(y, pad)
     return y
+
 
 def load_audio(
     path: str | os.PathLike[str], sample_rate: int | None = None, mono: bool = False
@@ -249,4 +249,3 @@ def save_audio(
         if os.path.exists(tmp):
             os.remove(tmp)
     return p
-

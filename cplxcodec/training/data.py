@@ -49,7 +49,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cplxcodec.audio import AUDIO_EXTENSIONS, AudioError, load_audio
-from cplxcodec.training.transforms import augment_gain_polarity, loudness_gain
+from cplxcodec.training.transforms import augment_gain_polarity, normalize_loudness
 
 __all__ = [
     "AudioDataModule",
@@ -92,8 +92,9 @@ def list_audio_files(
         )
         if not files:
             raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) found under {src}")
-        return [AudioEntry(p, p.relative_to(src).parts[0] if p.parent != src else "")
-                for p in files]
+        return [
+            AudioEntry(p, p.relative_to(src).parts[0] if p.parent != src else "") for p in files
+        ]
     if not src.is_file():
         raise FileNotFoundError(f"data source not found: {src} (expected a folder or a CSV file)")
     with open(src, newline="", encoding="utf-8-sig") as f:
@@ -190,7 +191,7 @@ class _Decoder:
         if x is None:
             x = load_audio(path, self.sample_rate, mono=True)[0][0]
             if self.loudness_db is not None:
-                x = x * np.float32(loudness_gain(x, self.sample_rate, self.loudness_db))
+                x = normalize_loudness(x, self.sample_rate, self.loudness_db)
             self.cache.put(str(path), x)
         return x
 
@@ -241,8 +242,10 @@ class RandomCropDataset(Dataset[torch.Tensor]):
     def __getitem__(self, index: int) -> torch.Tensor:
         rng = np.random.default_rng([self.seed, _TRAIN_STREAM, self.rank, int(index)])
         for _ in range(_MAX_DRAWS):
-            i = min(int(np.searchsorted(self._cdf, rng.random() * self._cdf[-1], "right")),
-                    len(self.entries) - 1)
+            i = min(
+                int(np.searchsorted(self._cdf, rng.random() * self._cdf[-1], "right")),
+                len(self.entries) - 1,
+            )
             if i in self.skipped:
                 continue
             try:
@@ -394,10 +397,14 @@ class AudioDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         checks = {
-            "sample_rate": sample_rate > 0, "segment_seconds": segment_seconds > 0,
-            "batch_size": batch_size > 0, "num_workers": num_workers >= 0,
+            "sample_rate": sample_rate > 0,
+            "segment_seconds": segment_seconds > 0,
+            "batch_size": batch_size > 0,
+            "num_workers": num_workers >= 0,
             "train_samples_per_epoch": train_samples_per_epoch >= batch_size,
-            "min_seconds": min_seconds >= 0, "cache_mb": cache_mb >= 0, "seed": seed >= 0,
+            "min_seconds": min_seconds >= 0,
+            "cache_mb": cache_mb >= 0,
+            "seed": seed >= 0,
             "val_max_files": val_max_files is None or val_max_files > 0,
             "val_seconds": val_seconds is None or val_seconds > 0,
             "val_batch_size": val_batch_size is None or val_batch_size > 0,
@@ -437,8 +444,9 @@ class AudioDataModule(pl.LightningDataModule):
             self.val_dataset = ClipDataset(
                 list_audio_files(self.val_source, h.group_column, h.path_column),
                 sample_rate=self.sample_rate,
-                clip_samples=None if h.val_seconds is None else int(
-                    round(h.val_seconds * self.sample_rate)),
+                clip_samples=None
+                if h.val_seconds is None
+                else int(round(h.val_seconds * self.sample_rate)),
                 max_files=h.val_max_files,
                 loudness_db=h.loudness_db,
             )

@@ -139,8 +139,14 @@ def test_group_balancing_with_skewed_file_counts(tmp_path, balance):
     _write(tmp_path / "few" / "0.wav", _dc(0.1, 0.2))
     for i in range(9):
         _write(tmp_path / "many" / f"{i}.wav", _dc(0.2 + 0.05 * i, 0.2))
-    dm = _module(tmp_path, segment_seconds=0.05, loudness_db=None, balance_groups=balance,
-                 batch_size=50, train_samples_per_epoch=600)
+    dm = _module(
+        tmp_path,
+        segment_seconds=0.05,
+        loudness_db=None,
+        balance_groups=balance,
+        batch_size=50,
+        train_samples_per_epoch=600,
+    )
     first = torch.cat(_batches(dm, 12))[:, 0, 0].numpy()
     frac_few = float(np.mean(np.abs(first - 0.1) < 0.01))
     expected = 0.5 if balance else 0.1
@@ -264,8 +270,14 @@ def test_determinism_seed_epochs_rank_and_workers(tmp_path):
 
 def test_augmentation_gain_range_and_polarity(tmp_path):
     _write(tmp_path / "dc.wav", _dc(0.2, 0.5))
-    dm = _module(tmp_path, segment_seconds=0.05, loudness_db=None, augment=True,
-                 batch_size=32, train_samples_per_epoch=64)
+    dm = _module(
+        tmp_path,
+        segment_seconds=0.05,
+        loudness_db=None,
+        augment=True,
+        batch_size=32,
+        train_samples_per_epoch=64,
+    )
     v = torch.cat(_batches(dm, 2))[:, 0, 0].numpy() / 0.2
     assert (v > 0).any() and (v < 0).any()
     g = 20 * np.log10(np.abs(v))
@@ -276,8 +288,9 @@ def test_validation_clips_fixed_and_round_robin(tmp_path):
     root = _speech_folder(tmp_path / "v", {"a": 3, "b": 1}, seconds=0.3)
     _write(root / "b" / "long.wav", speech_like(1.5, SR))
     (root / "a" / "1_bad.wav").write_bytes(b"nonsense")
-    dm = AudioDataModule(train=str(root), val=str(root), val_seconds=1.0, val_max_files=5,
-                         val_batch_size=2)
+    dm = AudioDataModule(
+        train=str(root), val=str(root), val_seconds=1.0, val_max_files=5, val_batch_size=2
+    )
     with pytest.warns(UserWarning, match="1_bad.wav"):
         dm.setup("validate")
     assert dm.val_dataset is not None
@@ -287,7 +300,7 @@ def test_validation_clips_fixed_and_round_robin(tmp_path):
     b2 = list(dm.val_dataloader())
     assert [b.shape for b in b1] == [(2, 1, SR), (2, 1, SR), (1, 1, SR)]
     assert all(torch.equal(x, y) for x, y in zip(b1, b2))
-    assert torch.count_nonzero(b1[0][0, 0, int(0.31 * SR):]) == 0  # 0.3 s clip, padded
+    assert torch.count_nonzero(b1[0][0, 0, int(0.31 * SR) :]) == 0  # 0.3 s clip, padded
     whole = AudioDataModule(train=str(root), val=str(root), val_seconds=None)
     with pytest.warns(UserWarning, match="1_bad.wav"):
         lens = sorted(b.shape[-1] for b in whole.val_dataloader())
@@ -317,10 +330,14 @@ def test_lightningcli_style_config(tmp_path):
     _speech_folder(tmp_path, {"a": 1})
     parser = jsonargparse.ArgumentParser()
     parser.add_argument("--data", type=pl.LightningDataModule)
-    cfg = parser.parse_object({"data": {
-        "class_path": "cplxcodec.training.data.AudioDataModule",
-        "init_args": {"train": str(tmp_path), "batch_size": 2, "loudness_db": None},
-    }})
+    cfg = parser.parse_object(
+        {
+            "data": {
+                "class_path": "cplxcodec.training.data.AudioDataModule",
+                "init_args": {"train": str(tmp_path), "batch_size": 2, "loudness_db": None},
+            }
+        }
+    )
     dm = parser.instantiate(cfg).data
     assert isinstance(dm, AudioDataModule) and dm.batch_size == 2
     assert dm.hparams.loudness_db is None
@@ -345,12 +362,24 @@ class _Probe(pl.LightningModule):
 
 def test_trainer_fit_sees_fresh_crops_each_epoch(tmp_path):
     root = _speech_folder(tmp_path / "d", {"a": 2}, seconds=0.5)
-    dm = AudioDataModule(train=str(root), val=str(root), segment_seconds=0.1, batch_size=2,
-                         train_samples_per_epoch=4, val_seconds=0.2)
+    dm = AudioDataModule(
+        train=str(root),
+        val=str(root),
+        segment_seconds=0.1,
+        batch_size=2,
+        train_samples_per_epoch=4,
+        val_seconds=0.2,
+    )
     model = _Probe()
-    trainer = pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False,
-                         use_distributed_sampler=False, default_root_dir=tmp_path)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        default_root_dir=tmp_path,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Lightning's advice about num_workers
         trainer.fit(model, datamodule=dm)
