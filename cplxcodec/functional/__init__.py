@@ -1,6 +1,8 @@
 """Stateless maths: STFT/iSTFT, power-law compression, 2×2 whitening, complex convolution."""
 
+from cplxcodec.functional.attention import band_mask, banded_attention
 from cplxcodec.functional.conv import ConvImpl, block_real_weight, complex_conv
+from cplxcodec.functional.mel import mel_filterbank
 from cplxcodec.functional.spectral import (
     istft,
     num_frames,
@@ -23,4 +25,7 @@ __all__ = [
     "complex_conv",
     "block_real_weight",
     "ConvImpl",
+    "mel_filterbank",
+    "band_mask",
+    "banded_attention",
 ]

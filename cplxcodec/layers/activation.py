@@ -65,7 +65,8 @@ class CReLU(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         """Apply ``relu(Re z) + i relu(Im z)``."""
         check_complex(z, "CReLU", _ANY, "(*)")
-        return torch.complex(F.relu(z.real), F.relu(z.imag))
+        # one pass over the interleaved (re, im) view; relu keeps the input's memory layout
+        return torch.view_as_complex(F.relu(torch.view_as_real(z)))
 
 
 class ZReLU(nn.Module):

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cplxcodec.functional.attention import banded_attention
 from cplxcodec.layers._checks import check_complex
 from cplxcodec.layers.linear import ComplexLinear
 
@@ -42,6 +43,8 @@ class ComplexAxialAttention(nn.Module):
         axis: ``"freq"`` attends across the ``F`` bins of each frame, ``"time"`` across the ``N``
             frames of each bin.
         causal: mask future positions (meaningful for ``axis="time"``).
+        window: if given, position ``t`` attends only to ``|t - u| <= window`` (local attention,
+            computed blockwise in O(L·window); a finite receptive field).
         bias: add complex biases to the projections (breaks phase equivariance; off by default).
         dropout: attention dropout probability in training.
     """
@@ -52,6 +55,7 @@ class ComplexAxialAttention(nn.Module):
         heads: int = 4,
         axis: Literal["freq", "time"] = "time",
         causal: bool = False,
+        window: int | None = None,
         bias: bool = False,
         dropout: float = 0.0,
     ) -> None:
@@ -61,6 +65,9 @@ class ComplexAxialAttention(nn.Module):
         if heads <= 0 or channels % heads:
             raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
         self.channels, self.heads, self.axis, self.causal = channels, heads, axis, causal
+        if window is not None and window <= 0:
+            raise ValueError(f"window must be a positive number of positions, got {window}")
+        self.window = window
         self.head_dim = channels // heads
         self.dropout = dropout
         self.qkv = ComplexLinear(channels, 3 * channels, bias=bias)
@@ -82,14 +89,17 @@ class ComplexAxialAttention(nn.Module):
         # real layout per head: [Re(d), Im(d)] → (3, S, H, L, 2d)
         qkv = qkv.permute(2, 0, 3, 1, 5, 4).reshape(3, s, self.heads, length, 2 * self.head_dim)
         q, k, v = qkv.unbind(0)
-        o = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            dropout_p=self.dropout if self.training else 0.0,
-            is_causal=self.causal,
-            scale=self.head_dim**-0.5,
-        )  # (S, H, L, 2d)
+        if self.window is not None:
+            o = banded_attention(q, k, v, self.window, self.causal, scale=self.head_dim**-0.5)
+        else:
+            o = F.scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                dropout_p=self.dropout if self.training else 0.0,
+                is_causal=self.causal,
+                scale=self.head_dim**-0.5,
+            )  # (S, H, L, 2d)
         o = o.view(s, self.heads, length, 2, self.head_dim).permute(0, 2, 1, 4, 3)
         o = torch.view_as_complex(o.contiguous()).reshape(s, length, c)
         o = self.out(o)
@@ -98,4 +108,7 @@ class ComplexAxialAttention(nn.Module):
         return o.view(b, n, f, c).permute(0, 3, 2, 1)
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, heads={self.heads}, axis={self.axis!r}, causal={self.causal}"
+        return (
+            f"channels={self.channels}, heads={self.heads}, axis={self.axis!r}, "
+            f"causal={self.causal}, window={self.window}"
+        )

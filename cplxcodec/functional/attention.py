@@ -1,0 +1,56 @@
+r"""Sliding-window (banded) scaled dot-product attention in O(L·W) memory and time.
+
+Query :math:`t` attends to keys :math:`u` with :math:`|t - u| \le W` (and :math:`u \le t` when
+causal). Rather than materialising the :math:`L \times L` score matrix, the sequence is cut into
+blocks of :math:`W` queries; block :math:`j` sees the :math:`3W` keys
+:math:`[jW - W, jW + 2W)`, which contain its whole band, and a fixed ``(W, 3W)`` mask (plus the
+sequence edges) selects the band exactly. The result equals masked full attention.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["band_mask", "banded_attention"]
+
+
+def band_mask(length: int, window: int, causal: bool, device=None) -> Tensor:
+    """Boolean ``(L, L)`` mask, True where ``|t - u| <= window`` (and ``u <= t`` if causal)."""
+    idx = torch.arange(length, device=device)
+    rel = idx[:, None] - idx[None, :]
+    mask = rel.abs() <= window
+    return mask & (rel >= 0) if causal else mask
+
+
+def banded_attention(
+    q: Tensor, k: Tensor, v: Tensor, window: int, causal: bool = False, scale: float | None = None
+) -> Tensor:
+    """Attention of ``q, k, v`` ``(S, H, L, D)`` restricted to a band of half-width ``window``."""
+    s, h, length, d = q.shape
+    w = int(window)
+    if w <= 0:
+        raise ValueError(f"window must be positive, got {window}")
+    if length <= 3 * w:
+        mask = band_mask(length, w, causal, q.device)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+    nb = math.ceil(length / w)
+    pad = nb * w - length
+    qb = F.pad(q, (0, 0, 0, pad)).reshape(s * h, nb, w, d)
+    kb = F.pad(k, (0, 0, w, pad + w)).unfold(2, 3 * w, w).transpose(-1, -2)
+    vb = F.pad(v, (0, 0, w, pad + w)).unfold(2, 3 * w, w).transpose(-1, -2)
+    kb = kb.reshape(s * h, nb, 3 * w, d)
+    vb = vb.reshape(s * h, nb, 3 * w, d)
+    i = torch.arange(w, device=q.device)[:, None]
+    m = torch.arange(3 * w, device=q.device)[None, :]
+    rel = i + w - m  # t - u within a block
+    base = rel.abs() <= w
+    if causal:
+        base &= rel >= 0
+    u = torch.arange(nb, device=q.device)[:, None] * w - w + m  # (nb, 3W) absolute key index
+    mask = base[None] & ((u >= 0) & (u < length))[:, None, :]  # (nb, W, 3W)
+    out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask, scale=scale)
+    return out.reshape(s, h, nb * w, d)[:, :, :length]
