@@ -1,0 +1,267 @@
+"""Bytes in and out of a codec: chunked encode/decode of long audio and the ``.cplx`` file.
+
+Long input is processed in chunks of ``chunk_seconds`` with ``context`` frames on each side
+(the model's receptive radius plus the STFT overlap, see :func:`context_frames`). Every layer of
+the codec has a finite reach in time (convolutions and *windowed* time attention), so the codes of
+a chunk's core frames are the codes a single pass over the whole file would give, up to float
+rounding: chunk seams carry no extra error and memory stays bounded by the chunk size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from cplxcodec.audio import AudioError, check_audio, resample
+from cplxcodec.bitstream import (
+    BitstreamError,
+    CodeEntropyModel,
+    CplxHeader,
+    RawCodeCoder,
+    decode_payload,
+    encode_payload,
+    pack,
+    unpack,
+)
+
+__all__ = [
+    "ModelMismatchError",
+    "context_frames",
+    "encode_long",
+    "decode_long",
+    "compress",
+    "decompress",
+    "fit_entropy_model",
+]
+
+
+class ModelMismatchError(BitstreamError):
+    """A ``.cplx`` file was made by another model (name, checksum or codebook mismatch)."""
+
+
+def context_frames(model) -> int:
+    """Frames of context each side that make chunked processing equal to one pass.
+
+    Sum of the time reach of every layer of the encoder (stem, dilated units, level transitions,
+    windowed attention, projection) and, separately, of the decoder; the larger one plus the
+    STFT overlap (``n_fft / hop`` frames) and a margin of 2.
+    """
+    cfg = model.config
+    units = cfg.res_blocks * sum(
+        cfg.dilations[j % len(cfg.dilations)] for j in range(cfg.res_blocks)
+    )
+    levels = len(cfg.channels)
+    attn = cfg.attn_layers * (cfg.attn_window if cfg.attn_window > 0 else 10**6)
+    enc = 1 + levels * units + (levels - 1) + attn + 1
+    dec = 1 + attn + levels * units + levels
+    stft = math.ceil(cfg.n_fft / cfg.hop_length)
+    return max(enc, dec) + stft + 2
+
+
+def _chunks(n_frames: int, core: int) -> list[tuple[int, int]]:
+    return [(a, min(a + core, n_frames)) for a in range(0, n_frames, core)]
+
+
+@torch.no_grad()
+def encode_long(
+    model,
+    wav: torch.Tensor,
+    n_stages: int,
+    chunk_seconds: float = 30.0,
+    progress: bool | None = None,
+) -> torch.Tensor:
+    """Mono ``(T,)`` waveform at the model rate → codes ``(K, N)``, in chunks (see module doc)."""
+    cfg = model.config
+    hop = cfg.hop_length
+    x = wav.float().reshape(1, 1, -1)
+    if x.shape[-1] < model.min_length():
+        x = F.pad(x, (0, model.min_length() - x.shape[-1]))
+    n_frames = x.shape[-1] // hop + 1
+    core = max(1, int(chunk_seconds * cfg.frame_rate))
+    ctx = context_frames(model)
+    kbps = cfg.kbps(n_stages)
+    if n_frames <= core + 2 * ctx:
+        return model.encode(x, kbps)[0]
+    out = []
+    for a, b in tqdm(
+        _chunks(n_frames, core), desc="encode", unit="chunk", disable=progress is False or None
+    ):
+        s0 = max(0, a - ctx) * hop
+        s1 = min(x.shape[-1], (b + ctx) * hop)
+        codes = model.encode(x[..., s0:s1], kbps)[0]
+        out.append(codes[:, a - s0 // hop : b - s0 // hop])
+    return torch.cat(out, dim=-1)
+
+
+@torch.no_grad()
+def decode_long(
+    model,
+    codes: torch.Tensor,
+    length: int,
+    chunk_seconds: float = 30.0,
+    progress: bool | None = None,
+) -> torch.Tensor:
+    """Codes ``(K, N)`` → mono waveform ``(length,)`` at the model rate, in chunks."""
+    cfg = model.config
+    hop = cfg.hop_length
+    n_frames = codes.shape[-1]
+    core = max(1, int(chunk_seconds * cfg.frame_rate))
+    ctx = context_frames(model)
+    if n_frames <= core + 2 * ctx:
+        return model.decode(codes[None], length=length)[0, 0]
+    pieces = []
+    for a, b in tqdm(
+        _chunks(n_frames, core), desc="decode", unit="chunk", disable=progress is False or None
+    ):
+        f0, f1 = max(0, a - ctx), min(n_frames, b + ctx)
+        wav = model.decode(codes[None, :, f0:f1], length=(f1 - f0 - 1) * hop + 1)[0, 0]
+        lo = (a - f0) * hop
+        hi = (b - f0) * hop if b < n_frames else wav.shape[-1]
+        pieces.append(wav[lo:hi])
+    wav = torch.cat(pieces)
+    if wav.shape[-1] < length:
+        wav = F.pad(wav, (0, length - wav.shape[-1]))
+    return wav[:length]
+
+
+def _resampled_length(n: int, sr_in: int, sr_out: int) -> int:
+    """Length of :func:`cplxcodec.audio.resample` output: ``floor(n · out / in + 1/2)``."""
+    return n if sr_in == sr_out else (2 * n * sr_out + sr_in) // (2 * sr_in)
+
+
+def _as_channels(wav) -> np.ndarray:
+    if isinstance(wav, torch.Tensor):
+        wav = wav.detach().cpu().numpy()
+    wav = np.asarray(wav)
+    if wav.ndim == 1:
+        wav = wav[None]
+    if wav.ndim != 2:
+        raise AudioError(f"audio must be (T,) or (C, T), got shape {wav.shape}")
+    return wav.astype(np.float32, copy=False)
+
+
+def _coder(model, name: str | None = None):
+    em = model.entropy_model
+    if name is None:
+        return em if em is not None else RawCodeCoder(model.codebook_size)
+    if name == "none":
+        return RawCodeCoder(model.codebook_size)
+    if em is None or em.name != name:
+        raise ModelMismatchError(
+            f"file was entropy-coded with {name!r} tables, which this model does not have"
+        )
+    return em
+
+
+def compress(
+    model,
+    wav,
+    sample_rate: int,
+    kbps: float,
+    chunk_seconds: float = 30.0,
+    progress: bool | None = None,
+) -> bytes:
+    """Audio ``(C, T)`` or ``(T,)`` at ``sample_rate`` → ``.cplx`` bytes (each channel coded).
+
+    Input at another rate is resampled to the model rate (soxr); the header keeps the original
+    rate and length so :func:`decompress` returns audio shaped like the input.
+    """
+    x = _as_channels(wav)
+    check_audio(x, "input audio", sample_rate)
+    if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise AudioError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    cfg = model.config
+    k = cfg.stages_for_kbps(kbps)
+    channels, num_samples = x.shape
+    if sample_rate != cfg.sample_rate:
+        x = resample(x, int(sample_rate), cfg.sample_rate)
+    codes = np.stack(
+        [
+            encode_long(
+                model, torch.from_numpy(np.ascontiguousarray(ch)), k, chunk_seconds, progress
+            ).numpy()
+            for ch in x
+        ]
+    )
+    chunk_frames = max(1, int(chunk_seconds * cfg.frame_rate))
+    coder = _coder(model)
+    payload = encode_payload(coder, codes, chunk_frames)
+    header = CplxHeader(
+        model_name=cfg.name,
+        model_checksum=model.checksum(),
+        sample_rate=int(sample_rate),
+        channels=channels,
+        num_samples=num_samples,
+        kbps=float(kbps),
+        n_stages=k,
+        codebook_size=cfg.codebook_size,
+        frame_count=codes.shape[-1],
+        chunk_frames=chunk_frames,
+        entropy=getattr(coder, "name", "none"),
+    )
+    return pack(header, payload)
+
+
+def decompress(
+    model, data: bytes, chunk_seconds: float = 30.0, progress: bool | None = None
+) -> tuple[torch.Tensor, int]:
+    """``.cplx`` bytes → ``(audio (C, T) float32, sample_rate)`` at the original rate and length."""
+    header, payload = unpack(data)
+    cfg = model.config
+    if header.model_name != cfg.name or header.model_checksum != model.checksum():
+        raise ModelMismatchError(
+            f"file was made by model {header.model_name!r} (checksum {header.model_checksum[:12]}…), "
+            f"not by the loaded model {cfg.name!r} ({model.checksum()[:12]}…); load that model"
+        )
+    if header.codebook_size != cfg.codebook_size or header.n_stages > cfg.n_stages:
+        raise ModelMismatchError("file's codebook size or stage count does not fit this model")
+    codes = decode_payload(
+        _coder(model, header.entropy),
+        payload,
+        header.channels,
+        header.n_stages,
+        header.frame_count,
+        header.chunk_frames,
+    )
+    model_len = _resampled_length(header.num_samples, header.sample_rate, cfg.sample_rate)
+    out = []
+    for ch in codes:
+        wav = decode_long(
+            model,
+            torch.from_numpy(np.asarray(ch, dtype=np.int64)),
+            model_len,
+            chunk_seconds,
+            progress,
+        )
+        out.append(wav.numpy())
+    y = np.stack(out)
+    if header.sample_rate != cfg.sample_rate:
+        y = resample(y, cfg.sample_rate, header.sample_rate)
+    if y.shape[-1] < header.num_samples:
+        y = np.pad(y, ((0, 0), (0, header.num_samples - y.shape[-1])))
+    return torch.from_numpy(np.ascontiguousarray(y[:, : header.num_samples])), header.sample_rate
+
+
+@torch.no_grad()
+def fit_entropy_model(
+    model, wavs: Iterable[np.ndarray], precision: int = 16, progress: bool | None = None
+) -> CodeEntropyModel:
+    """Fit integer frequency tables on the codes of ``wavs`` (mono arrays at the model rate)
+    with all stages, attach them to ``model`` and return them."""
+    codes = [
+        encode_long(
+            model, torch.from_numpy(np.asarray(w, dtype=np.float32)), model.n_stages
+        ).numpy()
+        for w in tqdm(
+            list(wavs), desc="codes for entropy tables", disable=progress is False or None
+        )
+    ]
+    if not codes:
+        raise ValueError("fit_entropy_model needs at least one waveform")
+    model.entropy_model = CodeEntropyModel.fit(codes, model.codebook_size, precision=precision)
+    return model.entropy_model
