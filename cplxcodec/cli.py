@@ -1,0 +1,172 @@
+"""The ``cplxcodec`` command (``python -m cplxcodec`` is the same).
+
+Subcommands, each ``main(argv) -> int``; errors go to stderr with a non-zero exit code:
+
+- ``encode IN OUT --kbps {6,12} [--model NAME|PATH] [--force]``: audio file → ``.cplx``
+- ``decode IN OUT [--model NAME|PATH] [--force]``: ``.cplx`` → audio file
+- ``train fit --config FILE``: training through LightningCLI (:mod:`cplxcodec.training.cli`)
+- ``eval`` / ``report``: objective evaluation and HTML report (:mod:`cplxcodec.analysis.commands`)
+- ``demo [--out DIR]``: encode/decode the bundled speech sample at 6 and 12 kbps, print bitrates
+  and metrics, write decoded audio and a diagnostic report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["main", "entry_point", "encode_main", "decode_main", "demo_main", "demo_sample_path"]
+
+_HELP = """usage: cplxcodec {encode,decode,train,eval,report,demo} ...
+
+  encode IN OUT --kbps 6|12 [--model NAME|PATH] [--force]   compress an audio file to .cplx
+  decode IN OUT [--model NAME|PATH] [--force]                decode a .cplx file to audio
+  train fit --config FILE [...]                               train a codec (LightningCLI)
+  eval --model M --data DIR --kbps 6 12 [--baselines ...]    objective metrics (JSON)
+  report --model M --data DIR --kbps 6 12 --out report.html  HTML diagnostic report
+  demo [--out DIR] [--model NAME|PATH]                        run the bundled speech sample
+
+Run `cplxcodec SUBCOMMAND --help` for details."""
+
+
+def _error(msg: str) -> int:
+    print(f"cplxcodec: error: {msg}", file=sys.stderr)
+    return 1
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from cplxcodec.audio import AudioError
+    from cplxcodec.bitstream import BitstreamError
+    from cplxcodec.models import ModelFileError
+
+    return (AudioError, BitstreamError, ModelFileError, KeyError, ValueError, OSError)
+
+
+def _write_bytes(path: Path, data: bytes, force: bool) -> None:
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} exists; use --force to overwrite")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def encode_main(argv: list[str]) -> int:
+    """``cplxcodec encode IN OUT --kbps K``."""
+    p = argparse.ArgumentParser(prog="cplxcodec encode", description="Compress audio to .cplx")
+    p.add_argument("input", type=Path, help="wav, flac or ogg file (any rate, any channels)")
+    p.add_argument("output", type=Path, help="output .cplx file")
+    p.add_argument("--kbps", type=float, required=True, help="nominal bitrate (6 or 12)")
+    p.add_argument("--model", default="speech16k", help="bundled model name or model file")
+    p.add_argument("--force", action="store_true", help="overwrite OUT")
+    p.add_argument("--chunk-seconds", type=float, default=30.0, help="processing chunk length")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    a = p.parse_args(argv)
+    from cplxcodec.audio import load_audio
+    from cplxcodec.models import load_model
+
+    try:
+        if a.output.exists() and not a.force:
+            return _error(f"{a.output} exists; use --force to overwrite")
+        model = load_model(a.model)
+        wav, sr = load_audio(a.input)
+        data = model.compress(
+            wav, sr, a.kbps, chunk_seconds=a.chunk_seconds, progress=False if a.quiet else None
+        )
+        _write_bytes(a.output, data, a.force)
+    except _known_errors() as e:
+        return _error(str(e))
+    if not a.quiet:
+        seconds = wav.shape[-1] / sr
+        print(
+            f"{a.input} → {a.output}: {wav.shape[0]} ch, {seconds:.2f} s, {len(data)} bytes, "
+            f"{len(data) * 8 / seconds / 1000:.2f} kbps (nominal {a.kbps:g})"
+        )
+    return 0
+
+
+def decode_main(argv: list[str]) -> int:
+    """``cplxcodec decode IN OUT``."""
+    p = argparse.ArgumentParser(prog="cplxcodec decode", description="Decode .cplx to audio")
+    p.add_argument("input", type=Path, help=".cplx file")
+    p.add_argument("output", type=Path, help="output audio file (.wav, .flac or .ogg)")
+    p.add_argument("--model", default=None, help="model name or file (default: the file's)")
+    p.add_argument("--force", action="store_true", help="overwrite OUT")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    a = p.parse_args(argv)
+    from cplxcodec.audio import save_audio
+    from cplxcodec.bitstream import unpack
+    from cplxcodec.models import load_model
+
+    try:
+        if a.output.exists() and not a.force:
+            return _error(f"{a.output} exists; use --force to overwrite")
+        if not a.input.is_file():
+            return _error(f"input file not found: {a.input}")
+        data = a.input.read_bytes()
+        header, _ = unpack(data)
+        model = load_model(a.model or header.model_name)
+        wav, sr = model.decompress(data, progress=False if a.quiet else None)
+        save_audio(a.output, wav.numpy(), sr, overwrite=a.force)
+    except _known_errors() as e:
+        return _error(str(e))
+    if not a.quiet:
+        print(f"{a.input} → {a.output}: {wav.shape[0]} ch, {wav.shape[-1] / sr:.2f} s at {sr} Hz")
+    return 0
+
+
+def demo_sample_path() -> Path:
+    """The bundled CMU ARCTIC utterance (16 kHz mono, 4 s; see ``cplxcodec/assets/README.md``)."""
+    return Path(str(resources.files("cplxcodec").joinpath("assets", "arctic_a0007.wav")))
+
+
+def demo_main(argv: list[str]) -> int:
+    """``cplxcodec demo``: the bundled sample at 6 and 12 kbps, metrics and a report."""
+    p = argparse.ArgumentParser(prog="cplxcodec demo", description=demo_main.__doc__)
+    p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
+    p.add_argument("--model", default="speech16k", help="model name or file")
+    p.add_argument("--input", type=Path, default=None, help="audio file (default: bundled sample)")
+    a = p.parse_args(argv)
+    from cplxcodec.demo import run_demo
+
+    try:
+        run_demo(a.model, a.input or demo_sample_path(), a.out)
+    except _known_errors() as e:
+        return _error(str(e))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to a subcommand; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_HELP)
+        return 0 if argv else 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "encode":
+        return encode_main(rest)
+    if cmd == "decode":
+        return decode_main(rest)
+    if cmd == "demo":
+        return demo_main(rest)
+    if cmd == "train":
+        from cplxcodec.training.cli import train_main
+
+        return train_main(rest)
+    if cmd == "eval":
+        from cplxcodec.analysis.commands import eval_main
+
+        return eval_main(rest)
+    if cmd == "report":
+        from cplxcodec.analysis.commands import report_main
+
+        return report_main(rest)
+    print(f"cplxcodec: error: unknown command {cmd!r}\n\n{_HELP}", file=sys.stderr)
+    return 2
+
+
+def entry_point() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
