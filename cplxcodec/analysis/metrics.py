@@ -31,6 +31,7 @@ import numpy as np
 from cplxcodec.analysis._signal import as_mono, crop_common, stft
 from cplxcodec.analysis.mos import dnsmos
 from cplxcodec.audio import resample
+from cplxcodec.functional.mel import mel_filterbank
 
 __all__ = [
     "PESQ_RATE",
@@ -106,30 +107,6 @@ def estoi(reference: Any, decoded: Any, sample_rate: int) -> float:
 
     s, e = _pair(reference, decoded)
     return float(_stoi(s, e, int(sample_rate), extended=True))
-
-
-def mel_filterbank(
-    sample_rate: int, n_fft: int, n_mels: int = 80, f_min: float = 0.0, f_max: float | None = None
-) -> np.ndarray:
-    """``(n_mels, n_fft // 2 + 1)`` triangular filters, equally spaced on the HTK mel scale
-    :math:`m = 2595 \\log_{10}(1 + f / 700)`, peak 1 (unnormalised)."""
-    f_max = sample_rate / 2 if f_max is None else f_max
-    if not 0 <= f_min < f_max <= sample_rate / 2:
-        raise ValueError(f"need 0 <= f_min < f_max <= fs/2, got {f_min}, {f_max}")
-
-    def hz_to_mel(f: np.ndarray) -> np.ndarray:
-        return 2595.0 * np.log10(1.0 + f / 700.0)
-
-    def mel_to_hz(m: np.ndarray) -> np.ndarray:
-        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
-
-    mels = np.linspace(hz_to_mel(np.asarray(f_min)), hz_to_mel(np.asarray(f_max)), n_mels + 2)
-    pts = mel_to_hz(mels)
-    freqs = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
-    lo, mid, hi = pts[:-2, None], pts[1:-1, None], pts[2:, None]
-    up = (freqs[None] - lo) / (mid - lo)
-    down = (hi - freqs[None]) / (hi - mid)
-    return np.clip(np.minimum(up, down), 0.0, None)
 
 
 def _n_fft(sample_rate: int, seconds: float) -> int:
