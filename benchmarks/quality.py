@@ -1,0 +1,338 @@
+"""Head-to-head quality benchmark on the real speech dev split (issue #9).
+
+Builds ~10 s segments from the dev clips (consecutive clips of one speaker group joined by
+100 ms of silence; see ``benchmarks/_segments.py``), codes them with
+
+* our model (``--model``: a bundled name or a model file; ``none`` for baselines only),
+* its real-valued twin (``--twin``, optional),
+* the classical baselines (``--baselines``, default Opus, AMR-WB and Speex; one whose tools are
+  missing here is skipped with a note),
+
+at 6 and 12 kbps, and scores every decoded segment against its input with PESQ-WB, STOI, SI-SDR
+and the log-mel L1 distance (:mod:`cplxcodec.analysis.metrics`). The actual bitrate is the size
+of the compressed file (headers included) × 8 / duration.
+
+Output: a Markdown table of per-(codec, bitrate) means with the segment count, printed and
+written to ``--out-md``; every record, the aggregates, the segment plan and the target checks as
+JSON in ``--out-json``. Then the targets of issue #9 are checked and printed:
+
+* 6 kbps: PESQ-WB ≥ 3.2 and STOI ≥ 0.92; 12 kbps: PESQ-WB ≥ 3.9 and STOI ≥ 0.97;
+* actual kbps ≤ nominal on every segment;
+* beats Opus at the same requested bitrate on every metric (higher PESQ-WB, STOI, SI-SDR; lower
+  mel distance), comparing means;
+* the complex model beats its real-valued twin the same way (when ``--twin`` is given).
+
+Run: ``python benchmarks/quality.py --model speech16k --twin PATH`` (several minutes per codec
+on 2 cores for the ~8 minutes of dev audio); ``--limit 3`` for a quick check;
+``--baselines-only`` (or ``--model none``) for the reference rows of the classical codecs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _segments import build_segments
+
+from cplxcodec.analysis import EvalResult, evaluate, get_baseline, mel_distance, pesq_wb, si_sdr
+from cplxcodec.analysis import stoi as stoi_metric
+from cplxcodec.analysis.baselines import BASELINES
+
+__all__ = [
+    "METRICS",
+    "TargetCheck",
+    "check_targets",
+    "main",
+    "markdown_table",
+    "merge_results",
+    "quality_metrics",
+]
+
+#: metric key -> (column title, higher is better)
+METRICS: dict[str, tuple[str, bool]] = {
+    "pesq_wb": ("PESQ-WB", True),
+    "stoi": ("STOI", True),
+    "si_sdr": ("SI-SDR (dB)", True),
+    "mel_distance": ("mel dist.", False),
+}
+
+#: requested kbps -> {metric: minimum mean} (issue #9)
+ABSOLUTE_TARGETS: dict[float, dict[str, float]] = {
+    6.0: {"pesq_wb": 3.2, "stoi": 0.92},
+    12.0: {"pesq_wb": 3.9, "stoi": 0.97},
+}
+
+MODEL_NAME = "cplxcodec"
+TWIN_NAME = "cplxcodec-twin"
+
+
+def quality_metrics(reference: np.ndarray, decoded: np.ndarray, sample_rate: int) -> dict:
+    """The benchmark's metrics of one decoded segment (keys of :data:`METRICS`)."""
+    return {
+        "pesq_wb": pesq_wb(reference, decoded, sample_rate),
+        "stoi": stoi_metric(reference, decoded, sample_rate),
+        "si_sdr": si_sdr(reference, decoded),
+        "mel_distance": mel_distance(reference, decoded, sample_rate),
+    }
+
+
+def merge_results(results: Sequence[EvalResult]) -> EvalResult:
+    """Concatenate the records (and skipped baselines) of several evaluations of one item set."""
+    out = EvalResult()
+    for r in results:
+        if out.sample_rate and r.sample_rate and r.sample_rate != out.sample_rate:
+            raise ValueError(f"cannot merge results at {out.sample_rate} and {r.sample_rate} Hz")
+        out.sample_rate = out.sample_rate or r.sample_rate
+        out.records.extend(r.records)
+        out.kbps = list(dict.fromkeys([*out.kbps, *r.kbps]))
+        out.skipped.update(r.skipped)
+    return out
+
+
+def _fmt(v: float, digits: int) -> str:
+    return "n/a" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def markdown_table(result: EvalResult) -> str:
+    """Markdown table: one row per (codec, requested kbps) with the metric means, the mean and
+    maximum actual kbps and the number of segments."""
+    agg = result.aggregate()
+    head = ["codec", "kbps", "actual kbps (mean / max)", *(t for t, _ in METRICS.values()), "n"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    digits = {"pesq_wb": 3, "stoi": 4, "si_sdr": 2, "mel_distance": 3}
+    for codec, rows in agg.items():
+        for k, row in rows.items():
+            peak = max(r.actual_kbps for r in result.records if r.codec == codec and r.kbps == k)
+            cells = [
+                codec,
+                f"{k:g}",
+                f"{row['actual_kbps']:.2f} / {peak:.2f}",
+                *(_fmt(row.get(m, math.nan), digits[m]) for m in METRICS),
+                f"{int(row['n'])}",
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+@dataclass
+class TargetCheck:
+    """One target of issue #9: what was checked, whether it holds (None: not checked), why."""
+
+    target: str
+    passed: bool | None
+    detail: str
+
+
+def _beats(
+    agg: Mapping[str, Mapping[float, Mapping[str, float]]], a: str, b: str, k: float
+) -> tuple[bool, str]:
+    parts, ok = [], True
+    for m, (title, higher) in METRICS.items():
+        va, vb = agg[a][k].get(m, math.nan), agg[b][k].get(m, math.nan)
+        won = math.isfinite(va) and math.isfinite(vb) and (va > vb if higher else va < vb)
+        ok &= won
+        parts.append(f"{title} {_fmt(va, 3)} vs {_fmt(vb, 3)}{'' if won else ' (no)'}")
+    return ok, "; ".join(parts)
+
+
+def check_targets(
+    result: EvalResult,
+    model: str = MODEL_NAME,
+    twin: str = TWIN_NAME,
+    anchor: str = "opus",
+) -> list[TargetCheck]:
+    """Check the targets of issue #9 (module docstring) for ``model`` in ``result``."""
+    agg = result.aggregate()
+    if model not in agg:
+        return [TargetCheck("all targets", None, f"no records of {model!r}")]
+    checks = []
+    for k, rows in agg[model].items():
+        for m, lo in ABSOLUTE_TARGETS.get(k, {}).items():
+            v = rows.get(m, math.nan)
+            checks.append(
+                TargetCheck(f"{k:g} kbps {METRICS[m][0]} >= {lo:g}", bool(v >= lo), _fmt(v, 3))
+            )
+        peak = max(r.actual_kbps for r in result.records if r.codec == model and r.kbps == k)
+        checks.append(
+            TargetCheck(
+                f"{k:g} kbps actual <= nominal",
+                bool(peak <= k + 1e-9),
+                f"max {peak:.3f}, mean {rows['actual_kbps']:.3f} kbps",
+            )
+        )
+        for other, label in ((anchor, anchor), (twin, "twin")):
+            name = f"{k:g} kbps beats {label} on every metric"
+            if other not in agg or k not in agg[other]:
+                checks.append(TargetCheck(name, None, f"no {label} records at {k:g} kbps"))
+            else:
+                checks.append(TargetCheck(name, *_beats(agg, model, other, k)))
+    return checks
+
+
+def _format_checks(checks: Sequence[TargetCheck]) -> str:
+    mark = {True: "PASS", False: "FAIL", None: "----"}
+    return "\n".join(f"  [{mark[c.passed]}] {c.target}: {c.detail}" for c in checks)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="benchmarks/quality.py",
+        description="Quality of the codec, its real twin and classical baselines on ~10 s dev "
+        "speech segments (PESQ-WB, STOI, SI-SDR, mel distance, actual kbps).",
+    )
+    p.add_argument("--data", default="data/speech/dev.csv", help="corpus CSV (file, speaker)")
+    p.add_argument("--model", default="speech16k", help="model name or file; 'none' to skip")
+    p.add_argument("--twin", default=None, help="real-valued twin (model name or file)")
+    p.add_argument("--baselines-only", action="store_true", help="same as --model none")
+    p.add_argument(
+        "--baselines",
+        default="opus,amrwb,speex",
+        help=f"comma-separated, from {', '.join(BASELINES)}; 'none' for no baselines",
+    )
+    p.add_argument("--kbps", type=float, nargs="+", default=[6.0, 12.0], help="bitrates")
+    p.add_argument("--sample-rate", type=int, default=None, help="default: the model's, or 16000")
+    p.add_argument("--segment-seconds", type=float, default=10.0, help="target segment length")
+    p.add_argument("--gap", type=float, default=0.1, help="silence between clips, seconds")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N segments only")
+    p.add_argument("--out-md", default=None, help="write the Markdown table here")
+    p.add_argument("--out-json", default=None, help="write all results here")
+    p.add_argument("--threads", type=int, default=None, help="torch threads for the model")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def _baselines(spec: str) -> tuple[list[str], dict[str, str]]:
+    names = [n.strip().lower() for n in spec.split(",") if n.strip()]
+    if names == ["none"]:
+        return [], {}
+    usable, skipped = [], {}
+    for n in names:
+        base = get_baseline(n)  # ValueError for unknown names
+        miss = base.missing()
+        if miss:
+            skipped[n] = f"missing {', '.join(miss)}"
+        else:
+            usable.append(n)
+    return usable, skipped
+
+
+def _load(spec: str | None) -> Any:
+    if spec is None or spec.strip().lower() in ("", "none"):
+        return None
+    from cplxcodec.models import load_model
+
+    return load_model(spec)
+
+
+def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = None) -> int:
+    """Run the benchmark; returns 0 on success, 1 when a model cannot be loaded or a run fails,
+    2 on bad input. ``codec`` / ``twin`` objects replace ``--model`` / ``--twin`` (tests)."""
+    args = _parse(argv)
+    try:
+        baselines, skipped = _baselines(args.baselines)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.limit is not None and args.limit < 1:
+        print(f"error: --limit must be positive, got {args.limit}", file=sys.stderr)
+        return 2
+    for name, why in skipped.items():
+        print(f"note: skipping baseline {name}: {why}", file=sys.stderr)
+    try:
+        if codec is None and not args.baselines_only:
+            codec = _load(args.model)
+        if twin is None:
+            twin = _load(args.twin)
+    except Exception as err:  # ModelFileError, KeyError, corrupt files
+        print(f"error: cannot load model: {err}", file=sys.stderr)
+        return 1
+    if args.baselines_only:
+        codec = None
+    if codec is None and twin is None and not baselines:
+        print("error: nothing to evaluate (no model, no twin, no baseline)", file=sys.stderr)
+        return 2
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    sr = args.sample_rate or int(getattr(codec, "sample_rate", 0) or 16000)
+    try:
+        plans, segments = build_segments(
+            args.data,
+            sr,
+            target_seconds=args.segment_seconds,
+            gap_seconds=args.gap,
+            limit=args.limit,
+        )
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    seconds = sum(s.seconds for s in plans)
+    print(
+        f"{len(plans)} segments, {seconds / 60:.1f} min of audio at {sr} Hz "
+        f"({len({s.speaker for s in plans})} speaker groups)",
+        file=sys.stderr,
+    )
+
+    t0 = time.perf_counter()
+    common = dict(sample_rate=sr, progress=not args.no_progress, metrics_fn=quality_metrics)
+    try:
+        parts = []
+        if codec is not None or baselines:
+            parts.append(
+                evaluate(
+                    codec, segments, args.kbps, baselines=baselines, codec_name=MODEL_NAME, **common
+                )
+            )
+        if twin is not None:
+            parts.append(evaluate(twin, segments, args.kbps, codec_name=TWIN_NAME, **common))
+    except Exception as err:
+        print(f"error: evaluation failed: {err}", file=sys.stderr)
+        return 1
+    result = merge_results(parts)
+    result.skipped.update(skipped)
+    elapsed = time.perf_counter() - t0
+
+    table = markdown_table(result)
+    print(table)
+    checks = check_targets(result) if codec is not None else []
+    if checks:
+        print("\nTargets (issue #9):\n" + _format_checks(checks))
+    print(f"\n{elapsed:.0f} s for {len(result.records)} coded segments", file=sys.stderr)
+    if args.out_md:
+        note = (
+            f"{len(plans)} segments of ~{args.segment_seconds:g} s ({seconds / 60:.1f} min) "
+            f"from {args.data}; means per codec and requested bitrate.\n\n"
+        )
+        extra = f"\n\nTargets (issue #9):\n\n```\n{_format_checks(checks)}\n```" if checks else ""
+        Path(args.out_md).write_text(note + table + extra + "\n", encoding="utf-8")
+    if args.out_json:
+        data = result.to_dict()
+        data["settings"] = {
+            "data": str(args.data),
+            "model": None if codec is None else args.model,
+            "twin": args.twin,
+            "segment_seconds": args.segment_seconds,
+            "gap": args.gap,
+            "limit": args.limit,
+            "seconds": seconds,
+            "elapsed_s": elapsed,
+        }
+        data["segments"] = [s.describe() for s in plans]
+        data["targets"] = [asdict(c) for c in checks]
+        Path(args.out_json).write_text(
+            json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

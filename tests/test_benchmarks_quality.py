@@ -1,0 +1,222 @@
+"""Smoke tests of ``benchmarks/quality.py`` and ``benchmarks/_segments.py``: segment planning
+and rendering on generated clips, the table and the target checks, and a whole run with
+stand-in codecs (no trained model, no corpus outside the repository)."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import importlib.util
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from cplxcodec.analysis import EvalRecord, EvalResult
+from cplxcodec.signals import speech_like
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """``(segments module, quality module)`` loaded from the benchmarks folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(BENCH))
+        segments = importlib.import_module("_segments")
+        spec = importlib.util.spec_from_file_location("bench_quality", BENCH / "quality.py")
+        quality = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = quality  # dataclasses look their module up there
+        spec.loader.exec_module(quality)
+    return segments, quality
+
+
+#: (speaker, seconds) of the generated clips, in CSV order
+CLIPS = [
+    ("alice", 0.8),
+    ("bob", 1.2),
+    ("alice", 0.9),
+    ("alice", 3.5),  # longer than 1.5 x the 2 s target: split in two
+    ("bob", 0.7),
+    ("alice", 0.6),
+    ("bob", 0.5),
+]
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A small corpus CSV with FLAC clips in ``dev/`` (paths relative to the CSV)."""
+    (tmp_path / "dev").mkdir()
+    with (tmp_path / "dev.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "speaker", "seconds"])
+        for i, (spk, sec) in enumerate(CLIPS):
+            name = f"dev/{spk}_{i}.flac"
+            sf.write(tmp_path / name, speech_like(sec, SR, seed=i), SR, subtype="PCM_16")
+            w.writerow([name, spk, sec])
+    return tmp_path / "dev.csv"
+
+
+def test_plan_covers_every_clip_once_within_speakers(bench, corpus: Path) -> None:
+    seg, _ = bench
+    clips = seg.read_clip_list(corpus)
+    assert [c.speaker for c in clips] == [s for s, _ in CLIPS]
+    assert [c.frames for c in clips] == [round(s * SR) for _, s in CLIPS]
+    plans = seg.plan_segments(clips, target_seconds=2.0, gap_seconds=0.1)
+    used: dict[Path, int] = {}
+    for p in plans:
+        assert {piece.clip.speaker for piece in p.pieces} == {p.speaker}
+        for piece in p.pieces:
+            used[piece.clip.path] = used.get(piece.clip.path, 0) + piece.stop - piece.start
+    assert used == {c.path: c.frames for c in clips}
+    # the 3.5 s clip is cut into two equal pieces, the others stay whole
+    long = [piece for p in plans for piece in p.pieces if piece.clip.frames == 3.5 * SR]
+    assert [(x.start, x.stop) for x in long] == [(0, 28000), (28000, 56000)]
+    # round-robin over groups in order of first appearance, indexed within the group
+    assert [p.name for p in plans][:2] == ["alice:000", "bob:000"]
+    assert plans == seg.plan_segments(clips, target_seconds=2.0, gap_seconds=0.1)
+
+
+def test_plan_packs_to_the_nearest_length(bench, corpus: Path) -> None:
+    seg, _ = bench
+    plans = seg.plan_segments(seg.read_clip_list(corpus), target_seconds=2.0, gap_seconds=0.1)
+    lengths = {p.name: round(p.seconds, 3) for p in plans}
+    # alice: 0.8 + 0.1 + 0.9 = 1.8 (adding a 1.75 s piece would be farther from 2); the two
+    # 1.75 s pieces stay apart (3.6 is farther than 1.75); 0.6 would make 2.45, farther than
+    # 1.75, so it starts a segment, but as a tail under 1 s it joins the previous: 2.45 <= 3.
+    # bob: 1.2 + 0.1 + 0.7 = 2.0; the 0.5 s tail (< 1 s) joins it: 2.6 <= 3.
+    assert lengths == {"alice:000": 1.8, "alice:001": 1.75, "alice:002": 2.45, "bob:000": 2.6}
+
+
+def test_render_joins_clips_with_silent_gaps(bench, corpus: Path) -> None:
+    seg, _ = bench
+    plans, wavs = seg.build_segments(corpus, SR, target_seconds=2.0, gap_seconds=0.1, limit=2)
+    assert [p.name for p in plans] == list(wavs) == ["alice:000", "bob:000"]
+    x = wavs["alice:000"]
+    first, second = (sf.read(p.clip.path, dtype="float32")[0] for p in plans[0].pieces)
+    assert x.dtype == np.float32 and x.shape == (first.size + 1600 + second.size,)
+    np.testing.assert_array_equal(x[: first.size], first)
+    assert not np.any(x[first.size : first.size + 1600])
+    np.testing.assert_array_equal(x[first.size + 1600 :], second)
+    # rendering at another rate resamples
+    y = seg.render_segment(plans[0], 8000)
+    assert abs(y.size - x.size / 2) <= 2
+
+
+def test_clip_list_errors_name_the_problem(bench, corpus: Path, tmp_path: Path) -> None:
+    seg, _ = bench
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,speaker\nx.flac,a\n")
+    with pytest.raises(ValueError, match="missing column"):
+        seg.read_clip_list(bad)
+    (corpus.parent / "dev" / "bob_1.flac").unlink()
+    with pytest.raises(FileNotFoundError, match="bob_1.flac"):
+        seg.read_clip_list(corpus)
+    with pytest.raises(FileNotFoundError, match="corpus CSV not found"):
+        seg.read_clip_list(tmp_path / "nope.csv")
+
+
+def _result(rows: dict[str, dict[float, tuple[float, float, float, float, float]]]) -> EvalResult:
+    """Two records per (codec, kbps) around the given (pesq, stoi, si_sdr, mel, kbps) means."""
+    recs = []
+    for codec, by_k in rows.items():
+        for k, (pesq, stoi, sdr, mel, actual) in by_k.items():
+            for i, d in enumerate((-0.01, 0.01)):
+                m = {"pesq_wb": pesq + d, "stoi": stoi, "si_sdr": sdr, "mel_distance": mel}
+                recs.append(EvalRecord(f"s{i}", codec, k, actual + d, m))
+    return EvalResult(recs, SR, [6.0, 12.0])
+
+
+def test_check_targets(bench) -> None:
+    _, q = bench
+    res = _result(
+        {
+            "cplxcodec": {6.0: (3.3, 0.93, 5.0, 0.5, 5.9), 12.0: (3.8, 0.98, 8.0, 0.4, 12.0)},
+            "opus": {6.0: (2.5, 0.88, 7.0, 0.7, 6.3), 12.0: (3.7, 0.96, 11.0, 0.2, 12.0)},
+        }
+    )
+    got = {c.target: c.passed for c in q.check_targets(res)}
+    assert got == {
+        "6 kbps PESQ-WB >= 3.2": True,
+        "6 kbps STOI >= 0.92": True,
+        "6 kbps actual <= nominal": True,
+        "6 kbps beats opus on every metric": False,  # SI-SDR 5 < 7
+        "6 kbps beats twin on every metric": None,  # no twin
+        "12 kbps PESQ-WB >= 3.9": False,
+        "12 kbps STOI >= 0.97": True,
+        "12 kbps actual <= nominal": False,  # one segment at 12.01
+        "12 kbps beats opus on every metric": False,
+        "12 kbps beats twin on every metric": None,
+    }
+    table = q.markdown_table(res)
+    assert "| opus | 6 | 6.30 / 6.31 | 2.500 | 0.8800 | 7.00 | 0.700 | 2 |" in table.splitlines()
+
+
+class _StandIn:
+    """A codec whose output is the input plus white noise at ``snr_db``; its "file" has 90% of
+    the requested bitrate."""
+
+    sample_rate = SR
+
+    def __init__(self, snr_db: float) -> None:
+        self.snr_db = snr_db
+
+    def roundtrip(self, wav: np.ndarray, sample_rate: int, kbps: float):
+        rng = np.random.default_rng(int(kbps))
+        rms = float(np.sqrt(np.mean(wav**2)))
+        noise = rng.standard_normal(wav.size) * rms * 10 ** (-self.snr_db / 20)
+        return (wav + noise).astype(np.float32), 0.9 * kbps
+
+
+def test_main_with_stand_in_codecs(bench, corpus: Path, tmp_path: Path, capsys) -> None:
+    _, q = bench
+    md, js = tmp_path / "q.md", tmp_path / "q.json"
+    argv = ["--data", str(corpus), "--baselines", "none", "--segment-seconds", "2", "--limit", "2"]
+    argv += ["--out-md", str(md), "--out-json", str(js), "--no-progress"]
+    assert q.main(argv, codec=_StandIn(30.0), twin=_StandIn(10.0)) == 0
+    out = capsys.readouterr().out
+    assert out.count("| cplxcodec |") == 2 and out.count("| cplxcodec-twin |") == 2
+    assert "[PASS] 6 kbps beats twin on every metric" in out
+    assert "[PASS] 12 kbps actual <= nominal" in out
+    assert "[----] 6 kbps beats opus" in out
+    data = json.loads(js.read_text())
+    assert len(data["records"]) == 2 * 2 * 2  # segments x codecs x bitrates
+    assert [s["name"] for s in data["segments"]] == ["alice:000", "bob:000"]
+    agg = data["aggregate"]
+    assert agg["cplxcodec"]["6"]["actual_kbps"] == pytest.approx(5.4)
+    assert agg["cplxcodec"]["12"]["n"] == 2
+    # 30 dB of white noise: SI-SDR close to 30 dB, better than the 10 dB twin on every metric
+    assert agg["cplxcodec"]["6"]["si_sdr"] == pytest.approx(30.0, abs=0.5)
+    assert agg["cplxcodec"]["6"]["pesq_wb"] > agg["cplxcodec-twin"]["6"]["pesq_wb"]
+    assert math.isfinite(agg["cplxcodec-twin"]["12"]["stoi"])
+    assert "| cplxcodec | 12 |" in md.read_text()
+
+
+def test_main_rejects_bad_input(bench, corpus: Path, capsys) -> None:
+    _, q = bench
+    assert q.main(["--data", str(corpus), "--baselines", "mp3", "--model", "none"]) == 2
+    assert "unknown baseline" in capsys.readouterr().err
+    argv = ["--data", str(corpus.parent / "none.csv"), "--baselines", "none"]
+    assert q.main(argv, codec=_StandIn(20.0)) == 2
+    assert "corpus CSV not found" in capsys.readouterr().err
+    assert q.main(["--data", str(corpus), "--model", "none", "--baselines", "none"]) == 2
+    assert "nothing to evaluate" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("opusenc") is None, reason="opus-tools not installed")
+def test_main_runs_opus_baseline(bench, corpus: Path, tmp_path: Path, capsys) -> None:
+    _, q = bench
+    js = tmp_path / "q.json"
+    argv = ["--data", str(corpus), "--baselines-only", "--baselines", "opus", "--kbps", "12"]
+    argv += ["--segment-seconds", "2", "--limit", "1", "--out-json", str(js), "--no-progress"]
+    assert q.main(argv) == 0
+    row = json.loads(js.read_text())["aggregate"]["opus"]["12"]
+    assert row["n"] == 1 and 8.0 < row["actual_kbps"] < 20.0
+    assert row["stoi"] > 0.8
+    assert "Targets" not in capsys.readouterr().out  # no model, no target checks
