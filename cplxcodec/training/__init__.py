@@ -1,3 +1,26 @@
-"""cplxcodec.training."""
+"""Training: ``AudioDataModule`` (data), ``CodecModule`` (LightningModule), the ``cplxcodec train``
+command (LightningCLI) and checkpoint export to standalone model files.
 
-__all__: list[str] = []
+Importing this package does no work; Lightning is imported with it.
+"""
+
+from cplxcodec.training.callbacks import TrainingSpeed, log_media, spectrogram_figure
+from cplxcodec.training.cli import CodecCLI, train_main
+from cplxcodec.training.data import AudioDataModule
+from cplxcodec.training.export import export_checkpoint, export_main, load_checkpoint_codec
+from cplxcodec.training.module import CodecModule, build_codec_config, warmup_cosine
+
+__all__ = [
+    "AudioDataModule",
+    "CodecCLI",
+    "CodecModule",
+    "TrainingSpeed",
+    "build_codec_config",
+    "export_checkpoint",
+    "export_main",
+    "load_checkpoint_codec",
+    "log_media",
+    "spectrogram_figure",
+    "train_main",
+    "warmup_cosine",
+]

@@ -272,14 +272,18 @@ class RandomCropDataset(Dataset[torch.Tensor]):
 
 
 class EpochSampler(Sampler[int]):
-    """Yields ``epoch * n + i`` for ``i < n``; the epoch advances after each pass.
+    """Yields ``epoch * n + i`` for ``start <= i < n``; the epoch advances after each pass.
 
     ``set_epoch`` (called by Lightning each epoch, also through its distributed wrapper) pins the
-    epoch, so a resumed run reproduces the item stream.
+    epoch, so a resumed run reproduces the item stream. ``start`` skips the first items of the
+    *next* pass only (then it is reset to 0): a run resumed mid-epoch continues with the item
+    after the last one trained on. ``len()`` is always the full epoch ``n``.
     """
 
-    def __init__(self, samples_per_epoch: int, epoch: int = 0) -> None:
-        self.samples_per_epoch, self.epoch = samples_per_epoch, epoch
+    def __init__(self, samples_per_epoch: int, epoch: int = 0, start: int = 0) -> None:
+        if not 0 <= start <= samples_per_epoch:
+            raise ValueError(f"start must lie in [0, {samples_per_epoch}], got {start}")
+        self.samples_per_epoch, self.epoch, self.start = samples_per_epoch, epoch, start
 
     def __len__(self) -> int:
         return self.samples_per_epoch
@@ -288,9 +292,10 @@ class EpochSampler(Sampler[int]):
         self.epoch = int(epoch)
 
     def __iter__(self) -> Iterator[int]:
-        start = self.epoch * self.samples_per_epoch
+        base = self.epoch * self.samples_per_epoch
+        skip, self.start = self.start, 0
         self.epoch += 1
-        return iter(range(start, start + self.samples_per_epoch))
+        return iter(range(base + skip, base + self.samples_per_epoch))
 
 
 class ClipDataset(Dataset[torch.Tensor]):
@@ -370,6 +375,7 @@ class AudioDataModule(pl.LightningDataModule):
         cache_mb: memory budget of each worker's cache of decoded files, in MiB.
         pin_memory: DataLoader ``pin_memory`` (useful on GPU).
         seed: seed of all the sampling (see the module docstring).
+        test: test folder or CSV manifest (clips as for validation); ``None``: no test set.
     """
 
     def __init__(
@@ -394,6 +400,7 @@ class AudioDataModule(pl.LightningDataModule):
         cache_mb: float = 512.0,
         pin_memory: bool = False,
         seed: int = 0,
+        test: str | None = None,
     ) -> None:
         super().__init__()
         checks = {
@@ -421,6 +428,8 @@ class AudioDataModule(pl.LightningDataModule):
         self.segment_samples = int(round(segment_seconds * sample_rate))
         self.train_dataset: RandomCropDataset | None = None
         self.val_dataset: ClipDataset | None = None
+        self.test_dataset: ClipDataset | None = None
+        self._resume: dict[str, int] | None = None  # stream position from a checkpoint
 
     def setup(self, stage: str | None = None) -> None:
         """Read the sources (errors for empty/missing ones) and build the datasets."""
@@ -451,20 +460,40 @@ class AudioDataModule(pl.LightningDataModule):
                 loudness_db=h.loudness_db,
             )
 
+        if stage == "test" and self.test_dataset is None:
+            if not h.test:
+                raise ValueError("AudioDataModule: no test source; set data.test to a folder or CSV")
+            self.test_dataset = ClipDataset(
+                list_audio_files(h.test, h.group_column, h.path_column),
+                sample_rate=self.sample_rate,
+                clip_samples=None
+                if h.val_seconds is None
+                else int(round(h.val_seconds * self.sample_rate)),
+                max_files=h.val_max_files,
+                loudness_db=h.loudness_db,
+            )
+
     def train_dataloader(self) -> DataLoader[torch.Tensor]:
         """Random crops ``(B, 1, T)``; the dataset is seeded with this process's global rank."""
         if self.train_dataset is None:
             self.setup("fit")
         assert self.train_dataset is not None
         self.train_dataset.rank = getattr(self.trainer, "global_rank", 0) or 0
+        epoch, start = 0, 0
+        if self._resume is not None:
+            epoch, start = self._resume["epoch"], self._resume["items"]
+            self._resume = None
         return DataLoader(
             self.train_dataset,
             batch_size=self.batch_size,
-            sampler=EpochSampler(len(self.train_dataset)),
+            sampler=EpochSampler(len(self.train_dataset), epoch=epoch, start=start),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=self.hparams.pin_memory,
             drop_last=True,
+            # Worker seeds come from this generator, not from torch's global one, so building a
+            # loader does not shift the model's random stream (exact resume).
+            generator=torch.Generator().manual_seed(self.hparams.seed),
         )
 
     def val_dataloader(self) -> DataLoader[torch.Tensor] | list[torch.Tensor]:
@@ -476,6 +505,50 @@ class AudioDataModule(pl.LightningDataModule):
         h = self.hparams
         return DataLoader(
             self.val_dataset,  # type: ignore[arg-type]
+            batch_size=1 if h.val_seconds is None else (h.val_batch_size or self.batch_size),
+            shuffle=False,
+            pin_memory=h.pin_memory,
+        )
+
+
+    def state_dict(self) -> dict[str, int]:
+        """Position of the training stream, saved in Lightning checkpoints.
+
+        ``{"epoch": e, "items": i}``: the next training item is item ``i`` of epoch ``e`` (items
+        this rank has drawn and trained on, ``batches done this epoch x batch_size``, read from
+        the trainer's loop counters, not from the prefetching loader). Empty without a trainer.
+        """
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or self.train_dataset is None:
+            return {}
+        epoch = int(trainer.current_epoch)
+        items = int(trainer.fit_loop.epoch_loop.batch_progress.current.processed) * self.batch_size
+        if items + self.batch_size > len(self.train_dataset):  # the epoch is done
+            epoch, items = epoch + 1, 0
+        return {"epoch": epoch, "items": items}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        """Resume the training stream at a position from :meth:`state_dict`.
+
+        Exact when each rank has its own :class:`EpochSampler` (``use_distributed_sampler=False``
+        on the Trainer); under Lightning's distributed sampler wrapper only the epoch is kept.
+        """
+        if state_dict:
+            self._resume = {"epoch": int(state_dict["epoch"]), "items": int(state_dict["items"])}
+            trainer = getattr(self, "trainer", None)
+            connector = getattr(trainer, "_accelerator_connector", None)
+            wrapped = getattr(connector, "use_distributed_sampler", False)
+            if wrapped and getattr(trainer, "world_size", 1) > 1:
+                self._resume["items"] = 0  # the wrapper needs full-length passes
+
+
+    def test_dataloader(self) -> DataLoader[torch.Tensor]:
+        """Fixed test clips ``(B, 1, T)`` (same clip rules as validation)."""
+        if self.test_dataset is None:
+            self.setup("test")
+        h = self.hparams
+        return DataLoader(
+            self.test_dataset,  # type: ignore[arg-type]
             batch_size=1 if h.val_seconds is None else (h.val_batch_size or self.batch_size),
             shuffle=False,
             pin_memory=h.pin_memory,

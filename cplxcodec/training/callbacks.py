@@ -1,0 +1,163 @@
+"""Training callbacks and TensorBoard media: speed monitor, audio examples, spectrogram/phase images.
+
+Figures are drawn with :class:`matplotlib.figure.Figure` on an Agg canvas (no ``pyplot``, no
+global state) and logged as RGB images.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+__all__ = ["TrainingSpeed", "figure_to_array", "log_media", "spectrogram_figure"]
+
+_N_FFT, _HOP = 512, 128
+_FLOOR_DB = -80.0
+
+
+class TrainingSpeed(pl.Callback):
+    """Logs ``perf/steps_per_sec`` and ``perf/audio_x_realtime`` every ``every_n_steps`` steps.
+
+    Measured over optimizer steps between two logs, excluding the time spent in validation.
+    ``audio_x_realtime`` is seconds of training audio per wall second (batch x segment x steps).
+    """
+
+    def __init__(self, every_n_steps: int = 50) -> None:
+        super().__init__()
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        self.every_n_steps = every_n_steps
+        self._t0: float | None = None
+        self._step0 = 0
+        self._paused = 0.0
+        self._val_t0: float | None = None
+        self.last_steps_per_sec: float | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._t0, self._step0, self._paused = time.perf_counter(), trainer.global_step, 0.0
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._val_t0 = time.perf_counter()
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._val_t0 is not None:
+            self._paused += time.perf_counter() - self._val_t0
+            self._val_t0 = None
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        steps = trainer.global_step - self._step0
+        if self._t0 is None or steps < self.every_n_steps:
+            return
+        elapsed = time.perf_counter() - self._t0 - self._paused
+        rate = steps / max(elapsed, 1e-9)
+        self.last_steps_per_sec = rate
+        logs = {"perf/steps_per_sec": rate}
+        if isinstance(batch, Tensor):
+            sr = getattr(getattr(pl_module, "codec", None), "sample_rate", None)
+            if sr:
+                logs["perf/audio_x_realtime"] = rate * batch.shape[0] * batch.shape[-1] / sr
+        pl_module.log_dict(logs, on_step=True, rank_zero_only=True)
+        self._t0, self._step0, self._paused = time.perf_counter(), trainer.global_step, 0.0
+
+
+def _stft(x: np.ndarray) -> np.ndarray:
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    win = torch.hann_window(_N_FFT)
+    return torch.stft(t, _N_FFT, _HOP, window=win, return_complex=True).numpy()
+
+
+def spectrogram_figure(
+    reference: np.ndarray, decoded: dict[str, np.ndarray], sample_rate: int
+) -> Any:
+    """Figure with one row per signal (reference first) and three columns.
+
+    Columns: log magnitude (dB re the reference peak, floored at -80 dB); phase
+    :math:`\\angle X` (cyclic colour map); phase error :math:`\\angle(\\hat X \\bar X)` against
+    the reference, shown only where the reference is within 50 dB of its peak (elsewhere phase is
+    meaningless). Returns a :class:`matplotlib.figure.Figure` (not registered with pyplot).
+    """
+    from matplotlib.figure import Figure
+
+    ref = _stft(reference)
+    peak = max(float(np.abs(ref).max()), 1e-8)
+    rows = {"reference": ref, **{k: _stft(v) for k, v in decoded.items()}}
+    fig = Figure(figsize=(12, 2.4 * len(rows)), dpi=72, layout="constrained")
+    axes = fig.subplots(len(rows), 3, squeeze=False)
+    extent = (0.0, len(reference) / sample_rate, 0.0, sample_rate / 2000.0)
+    mask = 20 * np.log10(np.abs(ref) / peak + 1e-12) > -50.0
+    for r, (name, spec) in enumerate(rows.items()):
+        n = min(spec.shape[-1], ref.shape[-1])
+        db = np.maximum(20 * np.log10(np.abs(spec[:, :n]) / peak + 1e-12), _FLOOR_DB)
+        err = np.where(mask[:, :n], np.angle(spec[:, :n] * np.conj(ref[:, :n])), np.nan)
+        panels = (
+            (db, "magma", (_FLOOR_DB, 0.0), "magnitude (dB)"),
+            (np.angle(spec[:, :n]), "twilight", (-np.pi, np.pi), "phase"),
+            (err, "twilight", (-np.pi, np.pi), "phase error vs reference"),
+        )
+        for c, (img, cmap, (lo, hi), title) in enumerate(panels):
+            ax = axes[r][c]
+            im = ax.imshow(
+                img,
+                origin="lower",
+                aspect="auto",
+                cmap=cmap,
+                vmin=lo,
+                vmax=hi,
+                extent=extent,
+                interpolation="nearest",
+            )
+            ax.set_title(f"{name}: {title}", fontsize=9)
+            ax.set_xlabel("s", fontsize=8)
+            ax.set_ylabel("kHz", fontsize=8)
+            ax.tick_params(labelsize=7)
+            fig.colorbar(im, ax=ax)
+    return fig
+
+
+def figure_to_array(fig: Any) -> np.ndarray:
+    """Render a Figure on an Agg canvas; returns ``(H, W, 3)`` uint8."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def log_media(
+    module: pl.LightningModule, wav: Tensor, decoded: dict[float, Tensor], n_clips: int
+) -> None:
+    """Log audio and spectrogram/phase images of the first ``n_clips`` clips to TensorBoard.
+
+    Only on global rank 0 and only for a :class:`~pytorch_lightning.loggers.TensorBoardLogger`;
+    other loggers are ignored.
+    """
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    if module.trainer.global_rank != 0:
+        return
+    writers = [lg.experiment for lg in module.loggers if isinstance(lg, TensorBoardLogger)]
+    if not writers:
+        return
+    sr = module.codec.sample_rate
+    step = module.global_step
+    for i in range(min(n_clips, wav.shape[0])):
+        ref = wav[i, 0].detach().float().cpu().numpy()
+        dec = {f"{k:g}kbps": v[i, 0].detach().float().cpu().numpy() for k, v in decoded.items()}
+        image = figure_to_array(spectrogram_figure(ref, dec, sr))
+        for w in writers:
+            w.add_audio(f"audio/clip{i}/reference", ref[None], step, sample_rate=sr)
+            for name, x in dec.items():
+                w.add_audio(f"audio/clip{i}/{name}", np.clip(x, -1, 1)[None], step, sample_rate=sr)
+            w.add_image(f"spectra/clip{i}", image, step, dataformats="HWC")

@@ -1,0 +1,66 @@
+"""``cplxcodec train``: LightningCLI over :class:`CodecModule` and :class:`AudioDataModule`.
+
+Subcommands::
+
+    cplxcodec train fit      --config configs/speech16k.yaml [--ckpt_path last] [--k v ...]
+    cplxcodec train validate --config configs/speech16k.yaml --ckpt_path PATH
+    cplxcodec train test     --config configs/speech16k.yaml --ckpt_path PATH --data.test SRC
+    cplxcodec train export   --ckpt PATH --out model.pt [--data SRC] [--entropy-seconds 600]
+
+``--ckpt_path last`` resumes from the newest ``last.ckpt`` of the configured ModelCheckpoint
+callbacks and starts from scratch (with a warning) when there is none, so the same command
+starts and resumes a run. The resolved configuration is written to the logger's folder
+(``config.yaml``, overwritten on resume).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from pytorch_lightning.cli import LightningCLI
+
+from cplxcodec.training.data import AudioDataModule
+from cplxcodec.training.export import export_main
+from cplxcodec.training.module import CodecModule
+
+__all__ = ["CodecCLI", "train_main"]
+
+_SUBCOMMANDS = ("fit", "validate", "test")
+
+
+class CodecCLI(LightningCLI):
+    """LightningCLI limited to fit/validate/test; the trainer defaults suit complex models."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        full = LightningCLI.subcommands()
+        return {k: v for k, v in full.items() if k in _SUBCOMMANDS}
+
+
+def train_main(argv: list[str]) -> int:
+    """Run ``cplxcodec train ARGS``; returns the exit code (argument errors: 2)."""
+    argv = list(argv)
+    if argv and argv[0] == "export":
+        return export_main(argv[1:])
+    try:
+        with warnings.catch_warnings():
+            # Our checkpoints are meant to hold the state after the optimizer step.
+            warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optim")
+            _run_cli(argv)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+def _run_cli(argv: list[str]) -> None:
+    CodecCLI(
+        CodecModule,
+        AudioDataModule,
+        args=argv,
+        save_config_kwargs={"overwrite": True},
+        seed_everything_default=0,
+        auto_configure_optimizers=False,
+        trainer_defaults={"use_distributed_sampler": False, "precision": "32-true"},
+        parser_kwargs={"prog": "cplxcodec train"},
+    )
