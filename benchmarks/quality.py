@@ -312,6 +312,9 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
             f"{len(plans)} segments of ~{args.segment_seconds:g} s ({seconds / 60:.1f} min) "
             f"from {args.data}; means per codec and requested bitrate.\n\n"
         )
+        if result.skipped:
+            note += "Skipped: " + "; ".join(f"{k} ({v})" for k, v in result.skipped.items())
+            note += ".\n\n"
         extra = f"\n\nTargets (issue #9):\n\n```\n{_format_checks(checks)}\n```" if checks else ""
         Path(args.out_md).write_text(note + table + extra + "\n", encoding="utf-8")
     if args.out_json:
