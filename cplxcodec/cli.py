@@ -36,6 +36,13 @@ def _error(msg: str) -> int:
     return 1
 
 
+def _describe(err: BaseException) -> str:
+    """``str(err)``, without the quotes ``KeyError`` puts around its message."""
+    if isinstance(err, KeyError) and len(err.args) == 1 and isinstance(err.args[0], str):
+        return err.args[0]
+    return str(err)
+
+
 def _known_errors() -> tuple[type[BaseException], ...]:
     from cplxcodec.audio import AudioError
     from cplxcodec.bitstream import BitstreamError
@@ -77,7 +84,7 @@ def encode_main(argv: list[str]) -> int:
         )
         _write_bytes(a.output, data, a.force)
     except _known_errors() as e:
-        return _error(str(e))
+        return _error(_describe(e))
     if not a.quiet:
         seconds = wav.shape[-1] / sr
         print(
@@ -98,7 +105,7 @@ def decode_main(argv: list[str]) -> int:
     a = p.parse_args(argv)
     from cplxcodec.audio import save_audio
     from cplxcodec.bitstream import unpack
-    from cplxcodec.models import load_model
+    from cplxcodec.models import available_models, load_model
 
     try:
         if a.output.exists() and not a.force:
@@ -107,11 +114,17 @@ def decode_main(argv: list[str]) -> int:
             return _error(f"input file not found: {a.input}")
         data = a.input.read_bytes()
         header, _ = unpack(data)
+        if a.model is None and header.model_name not in available_models():
+            # Never load a path named inside the file; only registered names.
+            return _error(
+                f"{a.input} was made by model {header.model_name!r}, which is not a bundled "
+                "model name; pass --model with that model's file"
+            )
         model = load_model(a.model or header.model_name)
         wav, sr = model.decompress(data, progress=False if a.quiet else None)
         save_audio(a.output, wav.numpy(), sr, overwrite=a.force)
     except _known_errors() as e:
-        return _error(str(e))
+        return _error(_describe(e))
     if not a.quiet:
         print(f"{a.input} → {a.output}: {wav.shape[0]} ch, {wav.shape[-1] / sr:.2f} s at {sr} Hz")
     return 0
@@ -134,7 +147,7 @@ def demo_main(argv: list[str]) -> int:
     try:
         run_demo(a.model, a.input or demo_sample_path(), a.out)
     except _known_errors() as e:
-        return _error(str(e))
+        return _error(_describe(e))
     return 0
 
 

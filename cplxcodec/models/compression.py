@@ -22,6 +22,7 @@ from cplxcodec.bitstream import (
     BitstreamError,
     CodeEntropyModel,
     CplxHeader,
+    HeaderError,
     RawCodeCoder,
     decode_payload,
     encode_payload,
@@ -134,6 +135,13 @@ def _resampled_length(n: int, sr_in: int, sr_out: int) -> int:
     return n if sr_in == sr_out else (2 * n * sr_out + sr_in) // (2 * sr_in)
 
 
+def _frame_count(model, num_samples: int, sample_rate: int) -> int:
+    """Code frames :func:`compress` writes for ``num_samples`` at ``sample_rate`` (per channel)."""
+    cfg = model.config
+    n = _resampled_length(num_samples, sample_rate, cfg.sample_rate)
+    return max(n, model.min_length()) // cfg.hop_length + 1
+
+
 def _as_channels(wav) -> np.ndarray:
     if isinstance(wav, torch.Tensor):
         wav = wav.detach().cpu().numpy()
@@ -142,6 +150,8 @@ def _as_channels(wav) -> np.ndarray:
         wav = wav[None]
     if wav.ndim != 2:
         raise AudioError(f"audio must be (T,) or (C, T), got shape {wav.shape}")
+    if not (np.issubdtype(wav.dtype, np.floating) or np.issubdtype(wav.dtype, np.integer)):
+        raise AudioError(f"audio must be real-valued, got dtype {wav.dtype}")
     return wav.astype(np.float32, copy=False)
 
 
@@ -213,13 +223,20 @@ def decompress(
     """``.cplx`` bytes → ``(audio (C, T) float32, sample_rate)`` at the original rate and length."""
     header, payload = unpack(data)
     cfg = model.config
-    if header.model_name != cfg.name or header.model_checksum != model.checksum():
+    checksum = model.checksum()
+    if header.model_name != cfg.name or header.model_checksum != checksum:
         raise ModelMismatchError(
             f"file was made by model {header.model_name!r} (checksum {header.model_checksum[:12]}…), "
-            f"not by the loaded model {cfg.name!r} ({model.checksum()[:12]}…); load that model"
+            f"not by the loaded model {cfg.name!r} ({checksum[:12]}…); load that model"
         )
     if header.codebook_size != cfg.codebook_size or header.n_stages > cfg.n_stages:
         raise ModelMismatchError("file's codebook size or stage count does not fit this model")
+    expected = _frame_count(model, header.num_samples, header.sample_rate)
+    if header.frame_count != expected:
+        raise HeaderError(
+            f"header is inconsistent: {header.num_samples} samples at {header.sample_rate} Hz "
+            f"make {expected} code frames, the header says {header.frame_count}"
+        )
     codes = decode_payload(
         _coder(model, header.entropy),
         payload,
@@ -228,7 +245,9 @@ def decompress(
         header.frame_count,
         header.chunk_frames,
     )
-    model_len = _resampled_length(header.num_samples, header.sample_rate, cfg.sample_rate)
+    # At least one sample, so that a 1-sample file at a higher rate (0 samples at the model
+    # rate) still decodes and resamples back to its one sample.
+    model_len = max(1, _resampled_length(header.num_samples, header.sample_rate, cfg.sample_rate))
     out = []
     for ch in codes:
         wav = decode_long(

@@ -1,0 +1,278 @@
+"""The ``cplxcodec encode`` / ``decode`` commands: round trips over formats, rates and channel
+counts, bad input files, corrupted ``.cplx`` files and overwrite rules.
+
+Commands run in-process through :func:`cplxcodec.cli.main` (one subprocess test checks
+``python -m cplxcodec`` and cross-process determinism). The model is a tiny untrained codec saved
+to a temporary model file and passed with ``--model``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from cplxcodec.audio import load_audio, save_audio
+from cplxcodec.bitstream import CodeEntropyModel, CplxHeader, pack, unpack
+from cplxcodec.cli import main
+from cplxcodec.models import (
+    CodecConfig,
+    ComplexCodec,
+    load_model,
+    pretrained_path,
+    save_model,
+)
+from cplxcodec.signals import speech_like
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tiny(seed: int) -> ComplexCodec:
+    torch.manual_seed(seed)
+    cfg = CodecConfig(
+        name="tiny-cli", channels=(4, 8), freq_strides=(8, 4), res_blocks=1, dilations=(1,),
+        attn_layers=1, attn_heads=4, attn_window=8, latent_dim=8, n_stages=12,
+        codebook_size=1024,
+    )  # fmt: skip
+    return ComplexCodec(cfg).eval()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One intra-op thread: on a shared 2-core machine this is several times faster."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory, _one_thread) -> Path:
+    """A model file with (unconditional) entropy tables: small, so it loads fast."""
+    m = _tiny(seed=3)
+    wav = torch.from_numpy(speech_like(4.0, 16000, seed=40))[None, None]
+    m.entropy_model = CodeEntropyModel.fit([m.encode(wav, 12)[0].numpy()], 1024, conditional=False)
+    return save_model(m, tmp_path_factory.mktemp("models") / "tiny.pt")
+
+
+@pytest.fixture(scope="module")
+def other_model_file(tmp_path_factory, _one_thread) -> Path:
+    return save_model(_tiny(seed=4), tmp_path_factory.mktemp("other") / "other.pt")
+
+
+@pytest.fixture(scope="module")
+def cplx_file(tmp_path_factory, model_file) -> Path:
+    folder = tmp_path_factory.mktemp("cplx")
+    save_audio(folder / "in.wav", speech_like(0.8, 16000, seed=5), 16000)
+    assert main(["encode", str(folder / "in.wav"), str(folder / "a.cplx"), "--kbps", "6",
+                 "--model", str(model_file), "--quiet"]) == 0  # fmt: skip
+    return folder / "a.cplx"
+
+
+def encode(src, dst, model_file, *extra: str) -> int:
+    return main(["encode", str(src), str(dst), "--kbps", "6", "--model", str(model_file), *extra])
+
+
+def decode(src, dst, model_file=None, *extra: str) -> int:
+    args = ["decode", str(src), str(dst), *extra]
+    return main(args + (["--model", str(model_file)] if model_file else []))
+
+
+def assert_clean_error(code: int, capsys, *words: str) -> str:
+    err = capsys.readouterr().err
+    assert code != 0
+    assert err.startswith("cplxcodec: error: ") and "Traceback" not in err
+    for w in words:
+        assert w.lower() in err.lower(), err
+    return err
+
+
+# --------------------------------------------------------------------------------- round trips
+@pytest.mark.parametrize("ext", [".wav", ".flac", ".ogg"])
+@pytest.mark.parametrize("sr", [8000, 44100, 48000])
+def test_formats_and_rates_decode_at_original_rate_and_length(tmp_path, model_file, ext, sr):
+    src = tmp_path / f"in{ext}"
+    save_audio(
+        src, speech_like(0.3, sr, seed=1), sr, subtype="VORBIS" if ext == ".ogg" else "PCM_16"
+    )
+    wav_in, _ = load_audio(src)
+    assert encode(src, tmp_path / "x.cplx", model_file, "--quiet") == 0
+    assert decode(tmp_path / "x.cplx", tmp_path / "out.wav", model_file, "--quiet") == 0
+    info = sf.info(str(tmp_path / "out.wav"))
+    assert (info.samplerate, info.frames, info.channels) == (sr, wav_in.shape[1], 1)
+    header, _ = unpack((tmp_path / "x.cplx").read_bytes())
+    assert (header.sample_rate, header.num_samples) == (sr, wav_in.shape[1])
+
+
+def test_roundtrip_prints_summary_and_multichannel_keeps_channels(tmp_path, model_file, capsys):
+    wav = np.stack([speech_like(0.5, 16000, seed=c) for c in range(3)])
+    save_audio(tmp_path / "in.flac", wav, 16000)
+    assert encode(tmp_path / "in.flac", tmp_path / "x.cplx", model_file) == 0
+    out = capsys.readouterr().out
+    assert "3 ch" in out and "kbps" in out
+    assert decode(tmp_path / "x.cplx", tmp_path / "out.flac", model_file) == 0
+    y, sr = load_audio(tmp_path / "out.flac")
+    assert sr == 16000 and y.shape == wav.shape
+
+
+def test_silence_and_one_sample_files_are_valid(tmp_path, model_file):
+    save_audio(tmp_path / "silence.wav", np.zeros(8000, np.float32), 16000)
+    save_audio(tmp_path / "one.wav", np.array([0.5], np.float32), 44100)
+    for name, n in (("silence", 8000), ("one", 1)):
+        assert (
+            encode(tmp_path / f"{name}.wav", tmp_path / f"{name}.cplx", model_file, "--quiet") == 0
+        )
+        assert decode(tmp_path / f"{name}.cplx", tmp_path / f"{name}_out.wav", model_file) == 0
+        assert sf.info(str(tmp_path / f"{name}_out.wav")).frames == n
+
+
+def test_python_m_cplxcodec_matches_in_process_bytes(tmp_path, model_file, cplx_file):
+    """Another process (another thread count) writes identical bytes; errors exit cleanly."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "2"}
+    src = cplx_file.parent / "in.wav"
+    cmd = [sys.executable, "-m", "cplxcodec", "encode", str(src), str(tmp_path / "b.cplx"),
+           "--kbps", "6", "--model", str(model_file), "--quiet"]  # fmt: skip
+    subprocess.run(cmd, check=True, env=env, timeout=300)
+    assert (tmp_path / "b.cplx").read_bytes() == cplx_file.read_bytes()
+    (tmp_path / "bad.cplx").write_bytes(cplx_file.read_bytes()[:-7])
+    cmd = [sys.executable, "-m", "cplxcodec", "decode", str(tmp_path / "bad.cplx"),
+           str(tmp_path / "bad.wav"), "--model", str(model_file)]  # fmt: skip
+    res = subprocess.run(cmd, env=env, timeout=300, capture_output=True, text=True)
+    assert res.returncode == 1 and "truncated" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "bad.wav").exists()
+
+
+# --------------------------------------------------------------------------------- bad input audio
+def _write_bad_inputs(folder: Path) -> dict[str, Path]:
+    sf.write(str(folder / "empty.wav"), np.zeros((0, 1), np.float32), 16000)
+    nan = speech_like(0.2, 16000)
+    nan[100] = np.nan
+    sf.write(str(folder / "nan.wav"), nan, 16000, subtype="FLOAT")
+    inf = speech_like(0.2, 16000)
+    inf[5] = -np.inf
+    sf.write(str(folder / "inf.wav"), inf, 16000, subtype="FLOAT")
+    (folder / "random.wav").write_bytes(np.random.default_rng(0).bytes(5000))
+    (folder / "text.flac").write_text("not audio")
+    return {
+        "empty": folder / "empty.wav", "nan": folder / "nan.wav", "inf": folder / "inf.wav",
+        "random": folder / "random.wav", "text": folder / "text.flac",
+        "missing": folder / "missing.wav", "folder": folder,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "case, words",
+    [
+        ("empty", ["empty"]),
+        ("nan", ["non-finite"]),
+        ("inf", ["non-finite"]),
+        ("random", ["cannot read"]),
+        ("text", ["cannot read"]),
+        ("missing", ["not found"]),
+        ("folder", ["not a regular file"]),
+    ],
+)
+def test_bad_audio_input_is_a_clean_error(tmp_path, model_file, capsys, case, words):
+    src = _write_bad_inputs(tmp_path)[case]
+    code = encode(src, tmp_path / "out.cplx", model_file)
+    assert_clean_error(code, capsys, *words)
+    assert not (tmp_path / "out.cplx").exists()
+
+
+def test_bad_bitrate_and_model_are_clean_errors(tmp_path, model_file, capsys):
+    save_audio(tmp_path / "in.wav", speech_like(0.2, 16000), 16000)
+    code = main(["encode", str(tmp_path / "in.wav"), str(tmp_path / "o.cplx"), "--kbps", "7.3",
+                 "--model", str(model_file)])  # fmt: skip
+    assert_clean_error(code, capsys, "not supported")
+    assert_clean_error(
+        encode(tmp_path / "in.wav", tmp_path / "o.cplx", "no-such"), capsys, "unknown"
+    )
+    code = encode(tmp_path / "in.wav", tmp_path / "o.cplx", tmp_path / "none.pt")
+    assert_clean_error(code, capsys, "not found")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    assert_clean_error(
+        encode(tmp_path / "in.wav", tmp_path / "o.cplx", tmp_path / "junk.pt"), capsys
+    )
+    assert not (tmp_path / "o.cplx").exists()
+
+
+# --------------------------------------------------------------------------------- overwriting
+def test_refuses_to_overwrite_without_force(tmp_path, model_file, cplx_file, capsys):
+    src = cplx_file.parent / "in.wav"
+    out = tmp_path / "x.cplx"
+    out.write_bytes(b"keep me")
+    assert_clean_error(encode(src, out, model_file), capsys, "--force")
+    assert out.read_bytes() == b"keep me"
+    assert encode(src, out, model_file, "--force", "--quiet") == 0
+    assert out.read_bytes() == cplx_file.read_bytes()
+
+    wav_out = tmp_path / "y.wav"
+    wav_out.write_bytes(b"keep me too")
+    assert_clean_error(decode(out, wav_out, model_file), capsys, "--force")
+    assert wav_out.read_bytes() == b"keep me too"
+    assert decode(out, wav_out, model_file, "--force", "--quiet") == 0
+    assert sf.info(str(wav_out)).frames == 12800
+
+
+# --------------------------------------------------------------------------------- bad .cplx files
+def _repack(data: bytes, **changes) -> bytes:
+    header, payload = unpack(data)
+    return pack(CplxHeader(**{**header.__dict__, **changes}), payload)
+
+
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (lambda d: d[:5], ["truncated"]),
+        (lambda d: d[: len(d) // 2], ["truncated"]),
+        (lambda d: d[:100] + bytes([d[100] ^ 4]) + d[101:], ["crc"]),
+        (lambda d: d[:-10] + bytes([d[-10] ^ 1]) + d[-9:], ["crc"]),
+        (lambda d: b"OggS" + d[4:], ["not a .cplx file"]),
+        (lambda d: d[:4] + bytes([9]) + d[5:], ["version 9", "upgrade"]),
+        (lambda d: b"", ["truncated"]),
+        (lambda d: _repack(d, model_checksum="ab" * 32), ["checksum"]),
+        (lambda d: _repack(d, frame_count=3), ["inconsistent"]),
+    ],
+)
+def test_corrupt_cplx_is_a_clean_error(tmp_path, model_file, cplx_file, capsys, mutate, words):
+    (tmp_path / "bad.cplx").write_bytes(mutate(cplx_file.read_bytes()))
+    code = decode(tmp_path / "bad.cplx", tmp_path / "out.wav", model_file)
+    assert_clean_error(code, capsys, *words)
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_decode_with_the_wrong_model_is_a_clean_error(
+    tmp_path, other_model_file, cplx_file, capsys
+):
+    code = decode(cplx_file, tmp_path / "out.wav", other_model_file)
+    assert_clean_error(code, capsys, "tiny-cli", "load that model")
+
+
+def test_decode_of_an_unknown_model_name_is_a_clean_error(tmp_path, cplx_file, capsys):
+    data = cplx_file.read_bytes()
+    for name, words in (("tiny-cli", ["not a bundled model", "--model"]),
+                        ("no-such-model", ["not a bundled model"]),
+                        ("../../etc/model.pt", ["not a bundled model"])):  # fmt: skip
+        (tmp_path / "x.cplx").write_bytes(_repack(data, model_name=name))
+        assert_clean_error(decode(tmp_path / "x.cplx", tmp_path / "o.wav"), capsys, *words)
+
+
+@pytest.mark.skipif(pretrained_path("speech16k") is not None, reason="speech16k weights bundled")
+def test_decode_of_a_registered_model_without_weights_is_a_clean_error(tmp_path, cplx_file, capsys):
+    (tmp_path / "x.cplx").write_bytes(_repack(cplx_file.read_bytes(), model_name="speech16k"))
+    code = decode(tmp_path / "x.cplx", tmp_path / "o.wav")
+    assert_clean_error(code, capsys, "no bundled weights")
+
+
+def test_missing_cplx_and_bad_output_extension(tmp_path, model_file, cplx_file, capsys):
+    assert_clean_error(decode(tmp_path / "nope.cplx", tmp_path / "o.wav", model_file), capsys,
+                       "not found")  # fmt: skip
+    code = decode(cplx_file, tmp_path / "o.mp3", model_file)
+    assert_clean_error(code, capsys, "unsupported extension")
+    assert load_model(model_file).checksum() == unpack(cplx_file.read_bytes())[0].model_checksum
