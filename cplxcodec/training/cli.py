@@ -15,10 +15,12 @@ starts and resumes a run. The resolved configuration is written to the logger's 
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 from pytorch_lightning.cli import LightningCLI
 
+from cplxcodec.audio import AudioError
 from cplxcodec.training.data import AudioDataModule
 from cplxcodec.training.export import export_main
 from cplxcodec.training.module import CodecModule
@@ -50,6 +52,9 @@ def train_main(argv: list[str]) -> int:
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
+    except (ValueError, FileNotFoundError, AudioError) as err:
+        print(f"cplxcodec train: error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

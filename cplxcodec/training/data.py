@@ -462,7 +462,9 @@ class AudioDataModule(pl.LightningDataModule):
 
         if stage == "test" and self.test_dataset is None:
             if not h.test:
-                raise ValueError("AudioDataModule: no test source; set data.test to a folder or CSV")
+                raise ValueError(
+                    "AudioDataModule: no test source; set data.test to a folder or CSV"
+                )
             self.test_dataset = ClipDataset(
                 list_audio_files(h.test, h.group_column, h.path_column),
                 sample_rate=self.sample_rate,
@@ -508,8 +510,8 @@ class AudioDataModule(pl.LightningDataModule):
             batch_size=1 if h.val_seconds is None else (h.val_batch_size or self.batch_size),
             shuffle=False,
             pin_memory=h.pin_memory,
+            generator=torch.Generator().manual_seed(h.seed),  # keeps torch's global RNG intact
         )
-
 
     def state_dict(self) -> dict[str, int]:
         """Position of the training stream, saved in Lightning checkpoints.
@@ -541,7 +543,6 @@ class AudioDataModule(pl.LightningDataModule):
             if wrapped and getattr(trainer, "world_size", 1) > 1:
                 self._resume["items"] = 0  # the wrapper needs full-length passes
 
-
     def test_dataloader(self) -> DataLoader[torch.Tensor]:
         """Fixed test clips ``(B, 1, T)`` (same clip rules as validation)."""
         if self.test_dataset is None:
@@ -552,6 +553,7 @@ class AudioDataModule(pl.LightningDataModule):
             batch_size=1 if h.val_seconds is None else (h.val_batch_size or self.batch_size),
             shuffle=False,
             pin_memory=h.pin_memory,
+            generator=torch.Generator().manual_seed(h.seed),  # keeps torch's global RNG intact
         )
 
 

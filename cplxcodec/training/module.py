@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import platform
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -103,7 +103,7 @@ class CodecModule(pl.LightningModule):
         model: str = "speech16k",
         model_overrides: dict[str, Any] | None = None,
         loss_weights: dict[str, float] | None = None,
-        optimizer: str = "cadam",
+        optimizer: Literal["cadam", "cadamw", "adam"] = "cadam",
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.99),
         eps: float = 1e-8,

@@ -1,0 +1,145 @@
+"""CodecModule: LR schedule, codes path, step guards, media rendering."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from cplxcodec.losses import LossOutput
+from cplxcodec.signals import speech_like
+from cplxcodec.training import CodecModule, build_codec_config, spectrogram_figure, warmup_cosine
+from cplxcodec.training.callbacks import figure_to_array
+
+
+def test_warmup_cosine_schedule():
+    f = [warmup_cosine(s, 10, 110, 0.1) for s in range(0, 130)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)  # linear warm-up
+    assert all(a < b for a, b in zip(f[:9], f[1:10]))
+    assert f[60] == pytest.approx(0.1 + 0.9 * 0.5)  # half way down the cosine
+    assert all(a >= b for a, b in zip(f[10:110], f[11:111]))
+    assert f[110] == f[129] == pytest.approx(0.1)  # floor after max_steps
+
+
+def test_overrides_are_validated(tiny):
+    assert build_codec_config("speech16k", tiny).n_stages == 4
+    with pytest.raises(ValueError, match="unknown CodecConfig field"):
+        build_codec_config("speech16k", {"n_stage": 3})
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        CodecModule(model_overrides=tiny, optimizer="sgd")
+
+
+def test_default_val_bitrates(tiny):
+    assert set(CodecModule().val_stages) == {6.0, 12.0}  # speech16k has both
+    m = CodecModule(model_overrides=tiny)  # 1.25 kbps per stage, 4 stages
+    assert m.val_stages == {2.5: 2, 5.0: 4}
+
+
+def test_reconstruct_is_the_codes_path(tiny):
+    m = CodecModule(model_overrides=tiny)
+    x = torch.from_numpy(speech_like(0.3, 16000))[None, None]
+    m.codec(x)  # initialise the codebooks
+    m.eval()
+    codes, spec, spec_hat, wav_hat = m.reconstruct(x, 3)
+    assert torch.equal(codes, m.codec.encode(x, m.codec.config.kbps(3)))
+    assert torch.allclose(wav_hat, m.codec.decode(codes, x.shape[-1]), atol=1e-6)
+    assert spec.shape == spec_hat.shape and spec.is_complex()
+
+
+class _NaNLossOnCall(torch.nn.Module):
+    """Wraps a CodecLoss; its ``call``-th forward returns a NaN total."""
+
+    def __init__(self, inner: torch.nn.Module, call: int) -> None:
+        super().__init__()
+        self.inner, self.call, self.n = inner, call, 0
+
+    def forward(self, *args):
+        out = self.inner(*args)
+        self.n += 1
+        if self.n == self.call:
+            return LossOutput(total=out.total * math.nan, terms=out.terms)
+        return out
+
+
+class _Recorder(pl.Callback):
+    def __init__(self) -> None:
+        self.quantizer: list[tuple[dict, dict]] = []
+        self.params: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._q = self._p = None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self._q = {k: v.clone() for k, v in module.codec.quantizer.state_dict().items()}
+        self._p = torch.cat([p.detach().flatten().clone() for p in module.codec.parameters()])
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        q = {k: v.clone() for k, v in module.codec.quantizer.state_dict().items()}
+        p = torch.cat([p.detach().flatten().clone() for p in module.codec.parameters()])
+        self.quantizer.append((self._q, q))
+        self.params.append((self._p, p))
+
+
+def _fit(module: CodecModule, batches: list[torch.Tensor]) -> tuple[pl.Trainer, _Recorder]:
+    rec = _Recorder()
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[rec],
+        limit_val_batches=0,
+    )
+    loader = DataLoader(batches, batch_size=None)
+    with pytest.warns(RuntimeWarning, match="skipping this step"):
+        trainer.fit(module, train_dataloaders=loader)
+    return trainer, rec
+
+
+def _batches(n: int) -> list[torch.Tensor]:
+    rng = np.random.default_rng(0)
+    return [
+        torch.from_numpy(
+            np.stack([speech_like(0.25, 16000, seed=int(s)) for s in rng.integers(1 << 20, size=2)])
+        )[:, None]
+        for _ in range(n)
+    ]
+
+
+def test_nan_batch_is_skipped(tiny):
+    batches = _batches(4)
+    batches[2] = batches[2].clone()
+    batches[2][0, 0, 100] = math.nan
+    module = CodecModule(model_overrides=tiny, warmup_steps=0)
+    trainer, rec = _fit(module, batches)
+    assert trainer.global_step == 3 and module.skipped_steps == 1
+    before, after = rec.params[2]
+    assert torch.equal(before, after)  # no update on the NaN batch
+    assert not torch.equal(*rec.params[3])  # training went on afterwards
+    assert all(torch.isfinite(p).all() for p in module.codec.parameters())
+
+
+def test_nan_loss_is_skipped_and_codebooks_restored(tiny):
+    module = CodecModule(model_overrides=tiny, warmup_steps=0)
+    module.loss = _NaNLossOnCall(module.loss, call=3)
+    trainer, rec = _fit(module, _batches(4))
+    assert trainer.global_step == 3 and module.skipped_steps == 1
+    q_before, q_after = rec.quantizer[2]
+    for k in q_before:
+        assert torch.equal(q_before[k], q_after[k]), k  # EMA update of the NaN step undone
+    assert torch.equal(*rec.params[2])
+    q_before, q_after = rec.quantizer[1]
+    assert any(not torch.equal(q_before[k], q_after[k]) for k in q_before)  # EMA did move
+
+
+def test_spectrogram_figure_renders():
+    ref = speech_like(0.5, 16000)
+    fig = spectrogram_figure(ref, {"6kbps": 0.9 * ref}, 16000)
+    img = figure_to_array(fig)
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    assert len(fig.axes) >= 6 and img.std() > 0
