@@ -82,14 +82,19 @@ def _run(cmd: list[str]) -> None:
 
 
 def estimate_delay(
-    reference: np.ndarray, decoded: np.ndarray, sample_rate: int, *, max_ms: float = 50.0,
+    reference: np.ndarray,
+    decoded: np.ndarray,
+    sample_rate: int,
+    *,
+    max_ms: float = 50.0,
     min_corr: float = 0.5,
 ) -> int:
     """Codec delay in samples: the lag in ``[0, max_ms]`` of the cross-correlation peak between
     ``decoded`` and ``reference``, or 0 when the normalised peak is below ``min_corr`` (codecs
     that do not reproduce the waveform, e.g. Codec 2, are left as they are)."""
     al = align(
-        np.asarray(reference, np.float64), np.asarray(decoded, np.float64),
+        np.asarray(reference, np.float64),
+        np.asarray(decoded, np.float64),
         int(max_ms * 1e-3 * sample_rate),
     )
     den = float(np.linalg.norm(al.reference) * np.linalg.norm(al.estimate))
@@ -107,7 +112,10 @@ def _ffmpeg_encoders() -> str:
     if shutil.which("ffmpeg") is None:
         return ""
     proc = subprocess.run(
-        ["ffmpeg", "-hide_banner", "-encoders"], capture_output=True, text=True, check=False,
+        ["ffmpeg", "-hide_banner", "-encoders"],
+        capture_output=True,
+        text=True,
+        check=False,
         stdin=subprocess.DEVNULL,
     )
     return proc.stdout
@@ -163,7 +171,7 @@ class Baseline(ABC):
             raise ValueError(f"sample_rate must be positive, got {sample_rate}")
         rate = self.select_rate(float(kbps))
         y, n_bytes = self._codec_pass(x, sr, rate)
-        y = y[estimate_delay(x, y, sr):]
+        y = y[estimate_delay(x, y, sr) :]
         y = y[: x.size] if y.size >= x.size else np.pad(y, (0, x.size - y.size))
         return y.astype(np.float32), 8.0 * n_bytes / (x.size / sr) / 1000.0
 
@@ -205,8 +213,24 @@ class OpusBaseline(Baseline):
     def _roundtrip(self, tmp: Path, x: np.ndarray, sr: int, kbps: float) -> tuple:
         src, enc, dst = tmp / "in.wav", tmp / "out.opus", tmp / "out.wav"
         _write_wav(src, x, sr)
-        _run(["opusenc", "--quiet", "--bitrate", f"{kbps:.3f}", "--cvbr", "--comp", "10",
-              "--framesize", "20", "--padding", "0", "--discard-comments", str(src), str(enc)])
+        _run(
+            [
+                "opusenc",
+                "--quiet",
+                "--bitrate",
+                f"{kbps:.3f}",
+                "--cvbr",
+                "--comp",
+                "10",
+                "--framesize",
+                "20",
+                "--padding",
+                "0",
+                "--discard-comments",
+                str(src),
+                str(enc),
+            ]
+        )
         _run(["opusdec", "--quiet", "--rate", "48000", str(enc), str(dst)])
         y, rate = _read_wav(dst)
         return y, rate, enc.stat().st_size
@@ -229,8 +253,22 @@ class AmrWbBaseline(Baseline):
         src, enc, dst = tmp / "in.wav", tmp / "out.amr", tmp / "out.wav"
         _write_wav(src, x, sr)
         base = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
-        _run([*base, "-i", str(src), "-ar", "16000", "-ac", "1", "-c:a", "libvo_amrwbenc",
-              "-b:a", str(int(round(kbps * 1000))), str(enc)])
+        _run(
+            [
+                *base,
+                "-i",
+                str(src),
+                "-ar",
+                "16000",
+                "-ac",
+                "1",
+                "-c:a",
+                "libvo_amrwbenc",
+                "-b:a",
+                str(int(round(kbps * 1000))),
+                str(enc),
+            ]
+        )
         _run([*base, "-i", str(enc), "-c:a", "pcm_s16le", str(dst)])
         y, rate = _read_wav(dst)
         return y, rate, enc.stat().st_size
@@ -243,7 +281,17 @@ class SpeexBaseline(Baseline):
     tools = ("speexenc", "speexdec")
     #: nominal wideband bitrates (kbps) of qualities 0..10 (Speex manual, wideband modes)
     quality_kbps: ClassVar[tuple[float, ...]] = (
-        3.95, 5.75, 7.75, 9.8, 12.8, 16.8, 20.6, 23.8, 27.8, 34.2, 42.2,
+        3.95,
+        5.75,
+        7.75,
+        9.8,
+        12.8,
+        16.8,
+        20.6,
+        23.8,
+        27.8,
+        34.2,
+        42.2,
     )
     modes = quality_kbps
 
@@ -264,8 +312,14 @@ class Codec2Baseline(Baseline):
     tools = ("c2enc", "c2dec")
     modes = (0.45, 0.7, 1.2, 1.3, 1.4, 1.6, 2.4, 3.2)
     _mode_names: ClassVar[dict[float, str]] = {
-        0.45: "450", 0.7: "700C", 1.2: "1200", 1.3: "1300", 1.4: "1400", 1.6: "1600",
-        2.4: "2400", 3.2: "3200",
+        0.45: "450",
+        0.7: "700C",
+        1.2: "1200",
+        1.3: "1300",
+        1.4: "1400",
+        1.6: "1600",
+        2.4: "2400",
+        3.2: "3200",
     }
 
     def _roundtrip(self, tmp: Path, x: np.ndarray, sr: int, kbps: float) -> tuple:

@@ -38,9 +38,11 @@ def _common(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("--model", help="model name or checkpoint path (see cplxcodec.models)")
     p.add_argument("--data", required=True, help="folder of wav/flac/ogg files (recursive)")
     p.add_argument("--kbps", type=float, nargs="+", default=[6.0, 12.0], help="bitrates")
-    p.add_argument("--baselines", default="",
-                   help=f"comma-separated baselines ({', '.join(BASELINES)}) or 'all' "
-                        "(every installed one)")
+    p.add_argument(
+        "--baselines",
+        default="",
+        help=f"comma-separated baselines ({', '.join(BASELINES)}) or 'all' (every installed one)",
+    )
     p.add_argument("--limit", type=int, default=None, help="use at most N files")
     p.add_argument("--mos", action="store_true", help="also compute DNSMOS (slow)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -96,8 +98,13 @@ def run_eval(
 ) -> EvalResult:
     """Evaluate ``codec`` (and baselines) on ``files``, resampled to ``codec.sample_rate``."""
     return evaluate(
-        codec, [str(f) for f in files], list(kbps), baselines=baselines,
-        sample_rate=getattr(codec, "sample_rate", None), progress=progress, mos=mos,
+        codec,
+        [str(f) for f in files],
+        list(kbps),
+        baselines=baselines,
+        sample_rate=getattr(codec, "sample_rate", None),
+        progress=progress,
+        mos=mos,
     )
 
 
@@ -176,8 +183,9 @@ def eval_main(argv: Sequence[str] | None = None, *, codec: Any = None) -> int:
     except Exception as err:  # any failure to load the model is reported
         return _fail(prog, f"cannot load model {args.model!r}: {err}", 1)
     try:
-        result = run_eval(model, files, args.kbps, baselines=names,
-                          progress=not args.no_progress, mos=args.mos)
+        result = run_eval(
+            model, files, args.kbps, baselines=names, progress=not args.no_progress, mos=args.mos
+        )
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         result.to_json(args.json)
     except (ValueError, RuntimeError, OSError) as err:
@@ -208,12 +216,20 @@ def report_main(argv: Sequence[str] | None = None, *, codec: Any = None) -> int:
     except Exception as err:  # any failure to load the model is reported
         return _fail(prog, f"cannot load model {args.model!r}: {err}", 1)
     try:
-        result = run_eval(model, files, args.kbps, baselines=names,
-                          progress=not args.no_progress, mos=args.mos)
+        result = run_eval(
+            model, files, args.kbps, baselines=names, progress=not args.no_progress, mos=args.mos
+        )
         if args.json:
             result.to_json(args.json)
-        path = run_report(model, files, args.kbps, args.out, n_examples=args.examples,
-                          griffin_lim_iters=args.gl_iters, result=result)
+        path = run_report(
+            model,
+            files,
+            args.kbps,
+            args.out,
+            n_examples=args.examples,
+            griffin_lim_iters=args.gl_iters,
+            result=result,
+        )
     except (ValueError, RuntimeError, OSError) as err:
         return _fail(prog, str(err), 1)
     print(f"wrote {path}")

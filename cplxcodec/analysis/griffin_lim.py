@@ -89,7 +89,13 @@ def griffin_lim(
 
     def _stft(x: torch.Tensor) -> torch.Tensor:
         return torch.stft(
-            x, n_fft, hop_length, n_fft, window, center=True, pad_mode="reflect",
+            x,
+            n_fft,
+            hop_length,
+            n_fft,
+            window,
+            center=True,
+            pad_mode="reflect",
             return_complex=True,
         )
 

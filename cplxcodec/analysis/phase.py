@@ -144,8 +144,14 @@ def _wmean(values: np.ndarray, weights: np.ndarray, axis: Any = None) -> Any:
 
 
 def _scores(
-    X: np.ndarray, Y: np.ndarray, sr: int, n_fft: int, hop: int, floor_db: float,
-    edges: np.ndarray, freqs: np.ndarray,
+    X: np.ndarray,
+    Y: np.ndarray,
+    sr: int,
+    n_fft: int,
+    hop: int,
+    floor_db: float,
+    edges: np.ndarray,
+    freqs: np.ndarray,
 ) -> PhaseScores:
     ax = np.abs(X)
     peak = ax.max() if ax.size else 0.0
@@ -248,8 +254,12 @@ def phase_fidelity(
     gl_scores = None
     if griffin_lim_iters > 0:
         g = griffin_lim(
-            Y.abs(), n_fft=n_fft, hop_length=hop, n_iter=int(griffin_lim_iters),
-            momentum=griffin_lim_momentum, length=dec.size,
+            Y.abs(),
+            n_fft=n_fft,
+            hop_length=hop,
+            n_iter=int(griffin_lim_iters),
+            momentum=griffin_lim_momentum,
+            length=dec.size,
         ).numpy()
         gal = align(ref, g, max_lag, allow_polarity=True)
         G = stft(gal.estimate, n_fft, hop).numpy()

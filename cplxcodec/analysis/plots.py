@@ -56,7 +56,8 @@ def codebook_usage_figure(usage: CodebookUsage, title: str = "") -> bytes:
         ax.set_title(
             f"stage {s}: {100 * usage.usage_fraction[s]:.0f}% used, "
             f"ppl {usage.perplexity[s]:.0f}" + (" COLLAPSED" if bad else ""),
-            fontsize=8, color="tab:red" if bad else "black",
+            fontsize=8,
+            color="tab:red" if bad else "black",
         )
         ax.set_xlim(0, usage.codebook_size - 1)
         ax.tick_params(labelsize=7)
@@ -98,18 +99,27 @@ def phase_figure(phase: PhaseFidelity, title: str = "") -> bytes:
     width = 0.4
     ax2.bar(x - width / 2, np.nan_to_num(phase.codec.band_phase_error), width, label="codec")
     if phase.griffin_lim is not None:
-        ax1.plot(f[1:], phase.griffin_lim.phase_error_per_bin[1:], label="Griffin-Lim",
-                 color="tab:orange")
-        ax2.bar(x + width / 2, np.nan_to_num(phase.griffin_lim.band_phase_error), width,
-                label="Griffin-Lim")
+        ax1.plot(
+            f[1:],
+            phase.griffin_lim.phase_error_per_bin[1:],
+            label="Griffin-Lim",
+            color="tab:orange",
+        )
+        ax2.bar(
+            x + width / 2,
+            np.nan_to_num(phase.griffin_lim.band_phase_error),
+            width,
+            label="Griffin-Lim",
+        )
     ax1.set_xscale("log")
     ax1.set_xlabel("frequency (Hz)")
     ax1.set_ylabel("weighted 1 - cos Δφ")
     ax1.set_ylim(0, 2)
     ax1.grid(True, alpha=0.3)
     ax1.legend(fontsize=8)
-    ax2.set_xticks(x, [f"{edges[i]:.0f}-{edges[i + 1]:.0f}" for i in range(n_bands)],
-                   rotation=45, fontsize=7)
+    ax2.set_xticks(
+        x, [f"{edges[i]:.0f}-{edges[i + 1]:.0f}" for i in range(n_bands)], rotation=45, fontsize=7
+    )
     ax2.set_ylabel("weighted 1 - cos Δφ")
     ax2.set_ylim(0, 2)
     ax2.set_xlabel("band (Hz)")
@@ -135,8 +145,9 @@ def spectrogram_figure(reference: Any, decoded: Any, sample_rate: int, title: st
     extent = (0.0, n / sample_rate, 0.0, sample_rate / 2000.0)
     for i, (d, name) in enumerate(zip(db, ("reference", "decoded", "error (decoded - ref)"))):
         ax = fig.add_subplot(1, 3, i + 1)
-        im = ax.imshow(d, origin="lower", aspect="auto", extent=extent, vmin=vmax - 80,
-                       vmax=vmax, cmap="magma")
+        im = ax.imshow(
+            d, origin="lower", aspect="auto", extent=extent, vmin=vmax - 80, vmax=vmax, cmap="magma"
+        )
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("time (s)", fontsize=8)
         if i == 0:

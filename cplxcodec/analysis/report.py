@@ -90,16 +90,24 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 def _img(png: bytes, img_id: str, alt: str) -> str:
     data = base64.b64encode(png).decode("ascii")
-    return (f'<img class="plot" id="{_esc(img_id)}" alt="{_esc(alt)}" '
-            f'src="data:image/png;base64,{data}">')
+    return (
+        f'<img class="plot" id="{_esc(img_id)}" alt="{_esc(alt)}" '
+        f'src="data:image/png;base64,{data}">'
+    )
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], table_id: str) -> str:
-    head = "".join(f'<th class="l">{_esc(h)}</th>' if i == 0 else f"<th>{_esc(h)}</th>"
-                   for i, h in enumerate(header))
+    head = "".join(
+        f'<th class="l">{_esc(h)}</th>' if i == 0 else f"<th>{_esc(h)}</th>"
+        for i, h in enumerate(header)
+    )
     body = "".join(
-        "<tr>" + "".join(f'<td class="l">{_fmt(c)}</td>' if i == 0 else f"<td>{_fmt(c)}</td>"
-                         for i, c in enumerate(row)) + "</tr>"
+        "<tr>"
+        + "".join(
+            f'<td class="l">{_fmt(c)}</td>' if i == 0 else f"<td>{_fmt(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
         for row in rows
     )
     return f'<table id="{_esc(table_id)}"><tr>{head}</tr>{body}</table>'
@@ -144,10 +152,12 @@ def _summary(result: EvalResult | None) -> str:
             ra, qa = result.rd_curve(anchor, "pesq_wb")
             rb, qb = result.rd_curve(tested, "pesq_wb")
             rows.append([anchor, _safe(bd_rate, ra, qa, rb, qb), _safe(bd_quality, ra, qa, rb, qb)])
-        parts.append(f"<p>Bjøntegaard deltas of {_esc(tested)} against each anchor on PESQ-WB "
-                     "(cubic fit over the overlapping range; BD-rate negative = fewer bits than "
-                     "the anchor for the same quality; – where the curves do not overlap or have "
-                     "fewer than 2 rates):</p>")
+        parts.append(
+            f"<p>Bjøntegaard deltas of {_esc(tested)} against each anchor on PESQ-WB "
+            "(cubic fit over the overlapping range; BD-rate negative = fewer bits than "
+            "the anchor for the same quality; – where the curves do not overlap or have "
+            "fewer than 2 rates):</p>"
+        )
         parts.append(_table(["anchor", "BD-rate %", "BD-PESQ"], rows, "bd-rate-table"))
     return "\n".join(parts)
 
@@ -173,7 +183,6 @@ def _rd(result: EvalResult | None) -> str:
     return f'<div class="grid">{imgs}</div>'
 
 
-
 def _usage(usages: dict[str, CodebookUsage]) -> str:
     if not usages:
         return _missing("codebook usage")
@@ -182,44 +191,76 @@ def _usage(usages: dict[str, CodebookUsage]) -> str:
         parts.append(f"<h3>{_esc(label)}</h3>")
         flagged = u.collapsed_stages()
         parts.append(
-            f'<p class="bad">Collapsed stages: {_esc(flagged)}</p>' if flagged
+            f'<p class="bad">Collapsed stages: {_esc(flagged)}</p>'
+            if flagged
             else "<p>No collapsed stage.</p>"
         )
         rows = [
-            [s, 100 * u.usage_fraction[s], u.perplexity[s], u.normalized_entropy[s],
-             int(u.dead_codes[s].size),
-             u.normalized_mutual_information[s] if s < u.n_stages - 1 else None,
-             "yes" if u.collapsed[s] else "no"]
+            [
+                s,
+                100 * u.usage_fraction[s],
+                u.perplexity[s],
+                u.normalized_entropy[s],
+                int(u.dead_codes[s].size),
+                u.normalized_mutual_information[s] if s < u.n_stages - 1 else None,
+                "yes" if u.collapsed[s] else "no",
+            ]
             for s in range(u.n_stages)
         ]
-        parts.append(_table(
-            ["stage", "used %", "perplexity", "H/log2 S", "dead", "NMI with next", "collapsed"],
-            rows, f"codebook-usage-table-{_slug(label)}",
-        ))
-        parts.append(_img(codebook_usage_figure(u, label), f"codebook-usage-{_slug(label)}",
-                          f"code histograms, {label}"))
+        parts.append(
+            _table(
+                ["stage", "used %", "perplexity", "H/log2 S", "dead", "NMI with next", "collapsed"],
+                rows,
+                f"codebook-usage-table-{_slug(label)}",
+            )
+        )
+        parts.append(
+            _img(
+                codebook_usage_figure(u, label),
+                f"codebook-usage-{_slug(label)}",
+                f"code histograms, {label}",
+            )
+        )
     return "\n".join(parts)
 
 
 def _phase(phases: dict[str, PhaseFidelity]) -> str:
     if not phases:
         return _missing("phase analysis")
-    parts = ["<p>Magnitude-weighted phase error 1 − cos Δφ (0 identical, 1 random), its mean "
-             "absolute angle, instantaneous-frequency and group-delay deviations, for the codec "
-             "and for its own magnitudes with Griffin-Lim phase.</p>"]
+    parts = [
+        "<p>Magnitude-weighted phase error 1 − cos Δφ (0 identical, 1 random), its mean "
+        "absolute angle, instantaneous-frequency and group-delay deviations, for the codec "
+        "and for its own magnitudes with Griffin-Lim phase.</p>"
+    ]
     for label, p in phases.items():
         rows = []
         for name, s in (("codec", p.codec), ("Griffin-Lim", p.griffin_lim)):
             if s is not None:
-                rows.append([name, s.phase_error, s.phase_error_rad, s.if_deviation_hz,
-                             s.group_delay_deviation_ms, s.magnitude_error])
+                rows.append(
+                    [
+                        name,
+                        s.phase_error,
+                        s.phase_error_rad,
+                        s.if_deviation_hz,
+                        s.group_delay_deviation_ms,
+                        s.magnitude_error,
+                    ]
+                )
         parts.append(f"<h3>{_esc(label)}</h3>")
-        parts.append(_table(
-            ["", "1 − cos Δφ", "|Δφ| (rad)", "IF dev. (Hz)", "GD dev. (ms)", "mag. error"],
-            rows, f"phase-fidelity-table-{_slug(label)}",
-        ))
-        parts.append(_img(phase_figure(p, label), f"phase-fidelity-{_slug(label)}",
-                          f"phase error against frequency, {label}"))
+        parts.append(
+            _table(
+                ["", "1 − cos Δφ", "|Δφ| (rad)", "IF dev. (Hz)", "GD dev. (ms)", "mag. error"],
+                rows,
+                f"phase-fidelity-table-{_slug(label)}",
+            )
+        )
+        parts.append(
+            _img(
+                phase_figure(p, label),
+                f"phase-fidelity-{_slug(label)}",
+                f"phase error against frequency, {label}",
+            )
+        )
     return "\n".join(parts)
 
 
@@ -227,9 +268,11 @@ def _examples(examples: Sequence[ReportExample]) -> str:
     if not examples:
         return _missing("examples")
     return "\n".join(
-        f"<h3>{_esc(e.name)}</h3>" + _img(
+        f"<h3>{_esc(e.name)}</h3>"
+        + _img(
             spectrogram_figure(e.reference, e.decoded, e.sample_rate, e.name),
-            f"spectrograms-{_slug(e.name)}", f"spectrograms of {e.name}",
+            f"spectrograms-{_slug(e.name)}",
+            f"spectrograms of {e.name}",
         )
         for e in examples
     )

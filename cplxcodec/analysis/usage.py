@@ -158,9 +158,7 @@ def codebook_usage(
     if c.size == 0:
         raise ValueError(f"codes are empty (shape {c.shape})")
     if c.min() < 0 or c.max() >= size:
-        raise ValueError(
-            f"codes must lie in [0, {size}), found values in [{c.min()}, {c.max()}]"
-        )
+        raise ValueError(f"codes must lie in [0, {size}), found values in [{c.min()}, {c.max()}]")
     k_stages = c.shape[1]
     flat = np.ascontiguousarray(c.transpose(1, 0, 2).reshape(k_stages, -1)).astype(np.int64)
     m = flat.shape[1]
@@ -179,9 +177,14 @@ def codebook_usage(
     for k in range(k_stages - 1):
         a, b = flat[k], flat[k + 1]
         i_ab = _mutual_information_bits(a, b, size)
-        i_chance = float(np.mean([
-            _mutual_information_bits(a, b[rng.permutation(m)], size) for _ in range(n_permutations)
-        ]))
+        i_chance = float(
+            np.mean(
+                [
+                    _mutual_information_bits(a, b[rng.permutation(m)], size)
+                    for _ in range(n_permutations)
+                ]
+            )
+        )
         h_min = min(ent[k], ent[k + 1])
         mi.append(i_ab)
         mi_chance.append(i_chance)

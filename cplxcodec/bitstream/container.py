@@ -155,7 +155,10 @@ class CplxHeader:
         """Canonical UTF-8 JSON (sorted keys, no whitespace) of every field."""
         try:
             text = json.dumps(
-                asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                asdict(self),
+                sort_keys=True,
+                separators=(",", ":"),
+                ensure_ascii=False,
                 allow_nan=False,
             )
         except (TypeError, ValueError) as err:
@@ -203,17 +206,14 @@ def pack(header: CplxHeader, payload: bytes) -> bytes:
     header.__post_init__()  # fields may have been reassigned since construction
     if header.format_version != FORMAT_VERSION:
         raise HeaderError(
-            f"this library writes format version {FORMAT_VERSION}, "
-            f"not {header.format_version}"
+            f"this library writes format version {FORMAT_VERSION}, not {header.format_version}"
         )
     raw = header.to_json_bytes()
     if len(raw) > MAX_HEADER_BYTES:
         raise HeaderError(f"header is {len(raw)} bytes, above the {MAX_HEADER_BYTES}-byte limit")
     head = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(raw)) + raw
     body = _PAYLOAD_LEN.pack(len(payload)) + bytes(payload)
-    return b"".join(
-        [head, _CRC.pack(zlib.crc32(head)), body, _CRC.pack(zlib.crc32(body))]
-    )
+    return b"".join([head, _CRC.pack(zlib.crc32(head)), body, _CRC.pack(zlib.crc32(body))])
 
 
 def unpack(data: bytes) -> tuple[CplxHeader, bytes]:
@@ -231,9 +231,7 @@ def unpack(data: bytes) -> tuple[CplxHeader, bytes]:
     data = bytes(data)
     size = len(data)
     if data[: len(MAGIC)] != MAGIC[: min(size, len(MAGIC))]:
-        raise BadMagicError(
-            f"not a .cplx file: expected magic bytes {MAGIC!r}, found {data[:4]!r}"
-        )
+        raise BadMagicError(f"not a .cplx file: expected magic bytes {MAGIC!r}, found {data[:4]!r}")
     if size < _PREFIX.size:
         raise TruncatedError(f"file is truncated: {size} bytes, the fixed prefix needs 9")
     _, version, header_len = _PREFIX.unpack_from(data, 0)

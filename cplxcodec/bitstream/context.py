@@ -107,8 +107,9 @@ def _assign(joint: sp.csr_matrix, log_probs: np.ndarray, row_mass: np.ndarray) -
     """Each seen row to the bucket of lowest cross-entropy; unseen rows to the heaviest."""
     cost = -(joint @ log_probs.T)  # (V, M) code length of each row's pairs under each bucket
     assign = np.argmin(cost, axis=1).astype(np.int64)
-    bucket_mass = np.bincount(assign[row_mass > 0], weights=row_mass[row_mass > 0],
-                              minlength=log_probs.shape[0])
+    bucket_mass = np.bincount(
+        assign[row_mass > 0], weights=row_mass[row_mass > 0], minlength=log_probs.shape[0]
+    )
     assign[row_mass == 0] = int(np.argmax(bucket_mass))
     return assign
 

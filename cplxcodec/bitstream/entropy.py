@@ -138,10 +138,15 @@ class CodeEntropyModel:
         for k in range(n_stages):
             stages.append(
                 fit_stage(
-                    arrays, k, codebook_size, precision,
+                    arrays,
+                    k,
+                    codebook_size,
+                    precision,
                     n_buckets=n_buckets,
                     conditional=conditional if k > 0 else False,
-                    holdout=holdout, min_gain=min_gain, cluster=cluster_contexts,
+                    holdout=holdout,
+                    min_gain=min_gain,
+                    cluster=cluster_contexts,
                 )
             )
         return cls(codebook_size, precision, stages)

@@ -81,8 +81,7 @@ def check_codes(codes: object, codebook_size: int, name: str = "codes") -> np.nd
     arr = arr.astype(np.int64)
     if arr.size and (arr.min() < 0 or arr.max() >= codebook_size):
         raise ValueError(
-            f"{name} must lie in [0, {codebook_size}), found values in "
-            f"[{arr.min()}, {arr.max()}]"
+            f"{name} must lie in [0, {codebook_size}), found values in [{arr.min()}, {arr.max()}]"
         )
     return arr
 
@@ -92,7 +91,11 @@ def _counts(symbols: np.ndarray, size: int) -> np.ndarray:
 
 
 def _bucket_tables(
-    prev: np.ndarray, cur: np.ndarray, bucket_map: np.ndarray, beta: float, size: int,
+    prev: np.ndarray,
+    cur: np.ndarray,
+    bucket_map: np.ndarray,
+    beta: float,
+    size: int,
     precision: int,
 ) -> np.ndarray:
     n_buckets = int(bucket_map.max()) + 1
@@ -195,8 +198,7 @@ def stage_from_dict(data: object, size: int, precision: int, k: int) -> StageTab
             raise ValueError(f"{where}: {tables.shape[0]} tables need a bucket_map")
         return StageTables(tables)
     if len(raw_map) != size or not all(
-        isinstance(x, int) and not isinstance(x, bool) and 0 <= x < tables.shape[0]
-        for x in raw_map
+        isinstance(x, int) and not isinstance(x, bool) and 0 <= x < tables.shape[0] for x in raw_map
     ):
         raise ValueError(
             f"{where}: 'bucket_map' must list {size} integers in [0, {tables.shape[0]})"

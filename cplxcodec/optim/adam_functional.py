@@ -183,9 +183,7 @@ def _multi_tensor_cadam(
     if not params:
         return
     maxes: list[Tensor | None] = list(max_exp_avg_sqs) if amsgrad else [None] * len(params)
-    buckets = bucket_by_device_and_dtype(
-        [params, grads, exp_avgs, exp_avg_sqs, maxes, state_steps]
-    )
+    buckets = bucket_by_device_and_dtype([params, grads, exp_avgs, exp_avg_sqs, maxes, state_steps])
     for (_, dtype), bucket in buckets.items():
         d_params, d_grads, d_exp_avgs, d_exp_avg_sqs, d_maxes, d_steps, _ = bucket
         is_complex = dtype.is_complex
