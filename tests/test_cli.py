@@ -20,7 +20,7 @@ import torch
 
 from cplxcodec.audio import load_audio, save_audio
 from cplxcodec.bitstream import CodeEntropyModel, CplxHeader, pack, unpack
-from cplxcodec.cli import main
+from cplxcodec.cli import entry_point, main
 from cplxcodec.models import (
     CodecConfig,
     ComplexCodec,
@@ -132,20 +132,34 @@ def test_silence_and_one_sample_files_are_valid(tmp_path, model_file):
         assert sf.info(str(tmp_path / f"{name}_out.wav")).frames == n
 
 
-def test_python_m_cplxcodec_matches_in_process_bytes(tmp_path, model_file, cplx_file):
-    """Another process (another thread count) writes identical bytes; errors exit cleanly."""
+def test_python_m_cplxcodec_gives_identical_bytes(tmp_path, model_file, cplx_file):
+    """Other processes (with another thread count) encode and decode to identical bytes."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "2"}
     src = cplx_file.parent / "in.wav"
     cmd = [sys.executable, "-m", "cplxcodec", "encode", str(src), str(tmp_path / "b.cplx"),
            "--kbps", "6", "--model", str(model_file), "--quiet"]  # fmt: skip
     subprocess.run(cmd, check=True, env=env, timeout=300)
     assert (tmp_path / "b.cplx").read_bytes() == cplx_file.read_bytes()
+    cmd = [sys.executable, "-m", "cplxcodec", "decode", str(cplx_file), str(tmp_path / "b.wav"),
+           "--model", str(model_file), "--quiet"]  # fmt: skip
+    subprocess.run(cmd, check=True, env=env, timeout=300)
+    assert decode(cplx_file, tmp_path / "a.wav", model_file, "--quiet") == 0
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+
+
+def test_entry_point_exits_non_zero_on_errors(tmp_path, model_file, cplx_file, monkeypatch, capsys):
     (tmp_path / "bad.cplx").write_bytes(cplx_file.read_bytes()[:-7])
-    cmd = [sys.executable, "-m", "cplxcodec", "decode", str(tmp_path / "bad.cplx"),
-           str(tmp_path / "bad.wav"), "--model", str(model_file)]  # fmt: skip
-    res = subprocess.run(cmd, env=env, timeout=300, capture_output=True, text=True)
-    assert res.returncode == 1 and "truncated" in res.stderr and "Traceback" not in res.stderr
+    argv = ["cplxcodec", "decode", str(tmp_path / "bad.cplx"), str(tmp_path / "bad.wav")]
+    monkeypatch.setattr(sys, "argv", [*argv, "--model", str(model_file)])
+    with pytest.raises(SystemExit) as info:
+        entry_point()
+    assert info.value.code == 1
+    assert_clean_error(1, capsys, "truncated")
     assert not (tmp_path / "bad.wav").exists()
+    monkeypatch.setattr(sys, "argv", ["cplxcodec", "frobnicate"])
+    with pytest.raises(SystemExit) as info:
+        entry_point()
+    assert info.value.code == 2 and "unknown command" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------- bad input audio

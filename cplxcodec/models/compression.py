@@ -115,7 +115,7 @@ def decode_long(
     ctx = context_frames(model)
     if n_frames <= core + 2 * ctx:
         return model.decode(codes[None], length=length)[0, 0]
-    pieces = []
+    out = torch.zeros(length)  # filled chunk by chunk: peak memory is one output + one chunk
     for a, b in tqdm(
         _chunks(n_frames, core), desc="decode", unit="chunk", disable=progress is False or None
     ):
@@ -123,11 +123,9 @@ def decode_long(
         wav = model.decode(codes[None, :, f0:f1], length=(f1 - f0 - 1) * hop + 1)[0, 0]
         lo = (a - f0) * hop
         hi = (b - f0) * hop if b < n_frames else wav.shape[-1]
-        pieces.append(wav[lo:hi])
-    wav = torch.cat(pieces)
-    if wav.shape[-1] < length:
-        wav = F.pad(wav, (0, length - wav.shape[-1]))
-    return wav[:length]
+        piece = wav[lo:hi][: max(0, length - a * hop)]
+        out[a * hop : a * hop + piece.shape[0]] = piece
+    return out
 
 
 def _resampled_length(n: int, sr_in: int, sr_out: int) -> int:
@@ -248,17 +246,20 @@ def decompress(
     # At least one sample, so that a 1-sample file at a higher rate (0 samples at the model
     # rate) still decodes and resamples back to its one sample.
     model_len = max(1, _resampled_length(header.num_samples, header.sample_rate, cfg.sample_rate))
-    out = []
-    for ch in codes:
+    # Filled channel by channel (mono: the decoded array itself), never a second full copy.
+    y = np.empty((header.channels, model_len), dtype=np.float32) if header.channels > 1 else None
+    for c, ch in enumerate(codes):
         wav = decode_long(
             model,
             torch.from_numpy(np.asarray(ch, dtype=np.int64)),
             model_len,
             chunk_seconds,
             progress,
-        )
-        out.append(wav.numpy())
-    y = np.stack(out)
+        ).numpy()
+        if y is None:
+            y = wav[None]
+        else:
+            y[c] = wav
     if header.sample_rate != cfg.sample_rate:
         y = resample(y, cfg.sample_rate, header.sample_rate)
     if y.shape[-1] < header.num_samples:

@@ -98,6 +98,9 @@ def _overhead_bytes(data: bytes, header: CplxHeader) -> int:
 
 @pytest.mark.parametrize("kbps, seed", [(6, 200), (12, 201)])
 def test_file_bitrate_with_entropy_tables_is_at_most_nominal(model, kbps, seed) -> None:
+    """Holds easily here because an untrained model leaves most codes unused (about 30 % saving);
+    with near-uniform codes the ~0.3 kbps of header and framing on 10 s would exceed the saving.
+    The framing bound below is the part that does not depend on the model."""
     data = model.compress(speech_like(10.0, 16000, seed=seed), 16000, kbps, progress=False)
     header, payload = unpack(data)
     assert header.entropy in ("categorical", "conditional")
@@ -441,8 +444,8 @@ def test_chunk_seams_carry_no_extra_error(model, monkeypatch) -> None:
     x = torch.from_numpy(speech_like(2.4, 16000, seed=11))
     near, elsewhere = _seam_deviation(model, x, 0.4)
     assert near <= max(2 * elsewhere, 1e-5)
-    # Sensitivity: without context frames the same measure sees the seams.
-    monkeypatch.setattr(compression, "context_frames", lambda m: 0)
+    # Sensitivity: with too little context (1 frame) the same measure sees the seams.
+    monkeypatch.setattr(compression, "context_frames", lambda m: 1)
     codes = model.encode(x[None, None], 12)[0]
     y_one = model.decode(codes[None], length=x.numel())[0, 0]
     y_bad = compression.decode_long(model, codes, x.numel(), 0.4, False)
