@@ -3,15 +3,29 @@ r"""Complex N-d (transposed) convolution kernels over native ``complex64`` tenso
 A complex convolution :math:`y = w \star x` with :math:`x = a + ib`, :math:`w = c + id` is
 :math:`y = (c \star a - d \star b) + i(d \star a + c \star b)`. Three kernels compute it:
 
-``"karatsuba"``
-    Gauss/Karatsuba's three-product form: :math:`P_1 = c\star a`, :math:`P_2 = d\star b`,
-    :math:`P_3 = (c+d)\star(a+b)`; :math:`\Re y = P_1 - P_2`, :math:`\Im y = P_3 - P_1 - P_2`,
-    in a custom autograd function whose backward uses the same three-product structure
-    (three fused ``convolution_backward`` calls, each returning input and weight gradients).
-    With :math:`G = G_r + iG_i` the incoming gradient (PyTorch's convention,
+``"karatsuba"`` (default)
+    Gauss's three-product form (the 3M trick behind Karatsuba's algorithm) in the variant whose
+    real and imaginary parts each need one combination:
+    :math:`k_1 = c\star(a+b)`, :math:`k_2 = (d-c)\star a`, :math:`k_3 = (c+d)\star b`;
+    :math:`\Re y = k_1 - k_3`, :math:`\Im y = k_1 + k_2`. It costs three real convolutions
+    (the four-convolution and block forms cost four) plus four elementwise passes: one strided
+    copy de-interleaves :math:`(a, b)` into a preallocated ``(3, B, C, ...)`` buffer, one
+    ``out=`` add writes :math:`a+b` into its third plane, and two ``out=`` ops write
+    :math:`\Re y`, :math:`\Im y` straight into ``view_as_real`` of the complex output (no
+    ``torch.complex`` merge). The complex bias rides in the real convolutions' fused bias
+    (:math:`b_2 = \Im\beta` on :math:`k_2`, :math:`b_3 = -\Re\beta` on :math:`k_3`). The
+    backward is a custom autograd function with the same structure. With
+    :math:`G = G_r + iG_i` the incoming gradient (PyTorch's convention,
     :math:`\partial L/\partial\Re y + i\,\partial L/\partial\Im y`), the product gradients are
-    :math:`\partial L/\partial P_1 = G_r - G_i`, :math:`\partial L/\partial P_2 = -G_r - G_i`,
-    :math:`\partial L/\partial P_3 = G_i`.
+    :math:`\partial L/\partial k_1 = G_r + G_i`, :math:`\partial L/\partial k_2 = G_i`,
+    :math:`\partial L/\partial k_3 = -G_r`; by linearity the kernel back-propagates
+    :math:`+G_r` through :math:`k_3` and flips signs in the (cheap) combinations, so the grad
+    planes are again one de-interleaving copy and one add. Three ``convolution_backward`` calls
+    return :math:`s_j` (input) and :math:`W_j` (weight) gradients, and
+    :math:`\partial L/\partial a = s_1 + s_2`, :math:`\partial L/\partial b = s_1 - s_3`,
+    :math:`\partial L/\partial c = W_1 - W_2 - W_3`, :math:`\partial L/\partial d = W_2 - W_3`.
+    The real planes take the input's layout: a channels-last complex input gives channels-last
+    planes and output, anything else the standard layout. Not twice differentiable.
 ``"block"``
     The block-real form: one real convolution over ``2C`` channels with the weight
     :math:`\begin{pmatrix} c & -d \\ d & c\end{pmatrix}`. A complex tensor stored channels-last,
@@ -20,9 +34,13 @@ A complex convolution :math:`y = w \star x` with :math:`x = a + ib`, :math:`w = 
     channels-last real convolution (oneDNN's preferred layout) and views the output back. Its
     output is channels-last, so a stack of such layers stays copy-free.
 ``"native"``
-    ``torch``'s own complex convolution (for reference and benchmarks).
+    ``torch``'s own complex convolution (for reference and benchmarks). It also uses Gauss's
+    form, but through autograd of generic real ops, with more copies and elementwise passes.
 
-All three agree to float32 rounding; ``benchmarks/layers.py`` measures them.
+All three agree to float32 rounding (complex128 gradchecks pass). ``benchmarks/layers.py``
+measures them: on 2 AVX2 cores ``"karatsuba"`` is the fastest in every case measured (1-d, 2-d,
+transposed, a stack of four layers); ``"block"`` pays for a 4-conv FLOP count and a slow
+channels-last weight gradient at ``2C`` channels.
 """
 
 from __future__ import annotations
@@ -33,6 +51,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 __all__ = ["ConvImpl", "complex_conv", "block_real_weight"]
 
@@ -41,33 +60,89 @@ _conv = torch.ops.aten.convolution
 _conv_bwd = torch.ops.aten.convolution_backward
 
 
+def _planes(z: Tensor, channels_last: bool) -> Tensor:
+    """Real planes ``(3, B, C, *S)`` of complex ``z``: ``[Re z, Im z, <uninitialised>]``.
+
+    One strided copy de-interleaves ``z``; the third plane is left for the caller's sum. With
+    ``channels_last`` (4-d only) each plane is a channels-last tensor.
+    """
+    zr = torch.view_as_real(z)
+    if channels_last:
+        b, c, h, w = z.shape
+        buf = zr.new_empty((3, b, h, w, c))
+        buf[:2].copy_(zr.permute(4, 0, 2, 3, 1))
+        return buf.permute(0, 1, 4, 2, 3)
+    buf = zr.new_empty((3, *z.shape))
+    buf[:2].copy_(zr.movedim(-1, 0))
+    return buf
+
+
+def _empty_complex(shape: Sequence[int], like: Tensor, channels_last: bool) -> Tensor:
+    if channels_last:
+        b, c, h, w = shape
+        return like.new_empty((b, h, w, c)).permute(0, 3, 1, 2)
+    return like.new_empty(tuple(shape))
+
+
+def _is_channels_last(x: Tensor) -> bool:
+    return (
+        x.dim() == 4
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and not x.is_contiguous()
+    )
+
+
 class _KaratsubaConv(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, w, stride, padding, dilation, transposed, output_padding, groups):  # type: ignore[override]
-        xv, wv = torch.view_as_real(x), torch.view_as_real(w)
-        a, b = xv[..., 0].contiguous(), xv[..., 1].contiguous()
-        c, d = wv[..., 0].contiguous(), wv[..., 1].contiguous()
-        geometry = (stride, padding, dilation, transposed, output_padding, groups)
-        p1 = _conv(a, c, None, *geometry)
-        p2 = _conv(b, d, None, *geometry)
-        p3 = _conv(a + b, c + d, None, *geometry)
-        ctx.save_for_backward(a, b, c, d)
-        ctx.geometry = geometry
-        return torch.complex(p1 - p2, p3 - p1 - p2)
+    """Gauss's three-product complex convolution with a fused, copy-lean backward."""
 
     @staticmethod
+    def forward(ctx, x, w, bias, geometry, channels_last):  # type: ignore[override]
+        xs = _planes(x, channels_last)  # [a, b, a + b]
+        torch.add(xs[0], xs[1], out=xs[2])
+        wv = torch.view_as_real(w)
+        c, d = wv[..., 0], wv[..., 1]
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        wc, wdc, wcd = (t.contiguous(memory_format=fmt) for t in (c, d - c, c + d))
+        b2 = b3 = None
+        if bias is not None:  # re y gains -b3 = Re bias, im y gains b2 = Im bias
+            bv = torch.view_as_real(bias)
+            b2, b3 = bv[..., 1].contiguous(), -bv[..., 0]
+        k1 = _conv(xs[2], wc, None, *geometry)
+        k2 = _conv(xs[0], wdc, b2, *geometry)
+        k3 = _conv(xs[1], wcd, b3, *geometry)
+        out = _empty_complex(k1.shape, x, channels_last)
+        ov = torch.view_as_real(out)
+        torch.sub(k1, k3, out=ov[..., 0])
+        torch.add(k1, k2, out=ov[..., 1])
+        ctx.save_for_backward(xs, wc, wdc, wcd)
+        ctx.geometry, ctx.channels_last = geometry, channels_last
+        return out
+
+    @staticmethod
+    @once_differentiable
     def backward(ctx, g):  # type: ignore[override]
-        a, b, c, d = ctx.saved_tensors
-        geometry = ctx.geometry
-        gv = torch.view_as_real(g)
-        gr, gi = gv[..., 0], gv[..., 1]
-        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False]
-        ga, gc, _ = _conv_bwd((gr - gi).contiguous(), a, c, None, *geometry, mask)
-        gb, gd, _ = _conv_bwd((-(gr + gi)).contiguous(), b, d, None, *geometry, mask)
-        gs, gcd, _ = _conv_bwd(gi.contiguous(), a + b, c + d, None, *geometry, mask)
-        gx = torch.complex(ga + gs, gb + gs) if mask[0] else None
-        gw = torch.complex(gc + gcd, gd + gcd) if mask[1] else None
-        return gx, gw, None, None, None, None, None, None
+        xs, wc, wdc, wcd = ctx.saved_tensors
+        geometry, channels_last = ctx.geometry, ctx.channels_last
+        gs = _planes(g, channels_last)  # [G_r, G_i, G_r + G_i]
+        torch.add(gs[0], gs[1], out=gs[2])
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        mask = [need_x, need_w, False]
+        transposed, groups = geometry[3], geometry[5]
+        bsize = [wc.shape[1] * groups if transposed else wc.shape[0]]
+        s1, w1, _ = _conv_bwd(gs[2], xs[2], wc, None, *geometry, mask)
+        s2, w2, b2 = _conv_bwd(gs[1], xs[0], wdc, bsize, *geometry, [need_x, need_w, need_b])
+        s3, w3, b3 = _conv_bwd(gs[0], xs[1], wcd, bsize, *geometry, [need_x, need_w, need_b])
+        gx = gw = gb = None
+        if need_x:
+            gx = _empty_complex(s1.shape, g, channels_last)
+            xv = torch.view_as_real(gx)
+            torch.add(s1, s2, out=xv[..., 0])
+            torch.sub(s1, s3, out=xv[..., 1])
+        if need_w:
+            gw = torch.complex(w1 - w2 - w3, w2 - w3)
+        if need_b:
+            gb = torch.complex(b3, b2)
+        return gx, gw, gb, None, None
 
 
 def block_real_weight(w: Tensor, transposed: bool = False) -> Tensor:
@@ -85,7 +160,7 @@ def block_real_weight(w: Tensor, transposed: bool = False) -> Tensor:
     return m.reshape(2 * w.shape[0], 2 * w.shape[1], *k)
 
 
-def _block_conv(x, w, stride, padding, dilation, transposed, output_padding, groups):
+def _block_conv(x, w, bias, stride, padding, dilation, transposed, output_padding, groups):
     squeeze = x.dim() == 3  # 1-d: run as 2-d with a unit height so channels-last applies
     if squeeze:
         x = x.unsqueeze(2)
@@ -102,14 +177,15 @@ def _block_conv(x, w, stride, padding, dilation, transposed, output_padding, gro
     b, c, h, wd = x.shape
     xr = torch.view_as_real(x).permute(0, 1, 4, 2, 3).reshape(b, 2 * c, h, wd)
     wb = block_real_weight(w, transposed).contiguous(memory_format=torch.channels_last)
-    y = _conv(xr, wb, None, stride, padding, dilation, transposed, output_padding, groups)
+    br = torch.view_as_real(bias).reshape(-1) if bias is not None else None  # interleaved
+    y = _conv(xr, wb, br, stride, padding, dilation, transposed, output_padding, groups)
     y = y.contiguous(memory_format=torch.channels_last)
     bo, c2, ho, wo = y.shape
     out = torch.view_as_complex(y.reshape(bo, c2 // 2, 2, ho, wo).permute(0, 1, 3, 4, 2))
     return out.squeeze(2) if squeeze else out
 
 
-def _native_conv(x, w, stride, padding, dilation, transposed, output_padding, groups):
+def _native_conv(x, w, bias, stride, padding, dilation, transposed, output_padding, groups):
     dim = x.dim() - 2
     fns = {
         (1, False): F.conv1d,
@@ -120,8 +196,8 @@ def _native_conv(x, w, stride, padding, dilation, transposed, output_padding, gr
         (3, True): F.conv_transpose3d,
     }
     if transposed:
-        return fns[(dim, True)](x, w, None, stride, padding, output_padding, groups, dilation)
-    return fns[(dim, False)](x, w, None, stride, padding, dilation, groups)
+        return fns[(dim, True)](x, w, bias, stride, padding, output_padding, groups, dilation)
+    return fns[(dim, False)](x, w, bias, stride, padding, dilation, groups)
 
 
 def complex_conv(
@@ -133,23 +209,22 @@ def complex_conv(
     groups: int = 1,
     transposed: bool = False,
     output_padding: Sequence[int] | None = None,
-    impl: ConvImpl = "block",
+    impl: ConvImpl = "karatsuba",
+    bias: Tensor | None = None,
 ) -> Tensor:
-    """Complex convolution of ``x`` ``(B, C, *spatial)`` with complex ``weight`` (no bias).
+    """Complex convolution of ``x`` ``(B, C, *spatial)`` with complex ``weight`` and ``bias``.
 
     Arguments follow :func:`torch.nn.functional.conv2d` / ``conv_transpose2d`` with explicit
-    per-dimension sequences; ``impl`` selects the kernel (see the module docstring).
+    per-dimension sequences; ``impl`` selects the kernel (see the module docstring). ``bias``
+    (complex, ``(C_out,)``) is fused into the kernel's real convolutions, not added afterwards.
     """
     stride, padding, dilation = list(stride), list(padding), list(dilation)
     output_padding = list(output_padding) if output_padding is not None else [0] * len(stride)
+    geometry = (stride, padding, dilation, transposed, output_padding, groups)
     if impl == "karatsuba":
-        return _KaratsubaConv.apply(
-            x, weight, stride, padding, dilation, transposed, output_padding, groups
-        )
+        return _KaratsubaConv.apply(x, weight, bias, geometry, _is_channels_last(x))
     if impl == "block":
-        return _block_conv(x, weight, stride, padding, dilation, transposed, output_padding, groups)
+        return _block_conv(x, weight, bias, *geometry)
     if impl == "native":
-        return _native_conv(
-            x, weight, stride, padding, dilation, transposed, output_padding, groups
-        )
+        return _native_conv(x, weight, bias, *geometry)
     raise ValueError(f"unknown convolution kernel {impl!r}; use 'karatsuba', 'block' or 'native'")

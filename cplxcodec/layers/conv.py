@@ -11,8 +11,11 @@ Trabelsi Rayleigh/uniform-phase scheme (:mod:`cplxcodec.layers.init`) and comput
     other axes only); for a transposed convolution the extra ``dilation·(k−1)+1−stride`` output
     frames are trimmed on the right, so output frame ``t`` depends on input frames ``≤ t/stride``.
 ``impl``
-    The kernel (:mod:`cplxcodec.functional.conv`): ``"block"`` (default, the fastest measured
-    here; its outputs are channels-last complex tensors), ``"karatsuba"`` or ``"native"``.
+    The kernel (:mod:`cplxcodec.functional.conv`): ``"karatsuba"`` (default: Gauss's three real
+    convolutions, the fastest measured by ``benchmarks/layers.py`` for 1-d, 2-d and transposed
+    layers; its output keeps the input's layout), ``"block"`` (one block-real convolution;
+    channels-last complex outputs) or ``"native"`` (torch's complex convolution). The complex
+    ``bias`` is fused into the kernel's real convolutions.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ class _ComplexConvNd(nn.Module):
         output_padding: int | tuple[int, ...] = 0,
         causal: bool = False,
         init: Criterion = "glorot",
-        impl: ConvImpl = "block",
+        impl: ConvImpl = "karatsuba",
         device: torch.device | str | None = None,
         dtype: torch.dtype = torch.complex64,
     ) -> None:
@@ -146,13 +149,12 @@ class _ComplexConvNd(nn.Module):
             self._transposed,
             self.output_padding if self._transposed else None,
             impl=self.impl,
+            bias=self.bias,
         )
         if self.causal and self._transposed:
             trim = self._time_extent() + 1 - self.stride[-1]
             if trim > 0:
                 y = y[..., : y.shape[-1] - trim]
-        if self.bias is not None:
-            y = y + self.bias.view(1, -1, *([1] * n))
         return y
 
     def extra_repr(self) -> str:

@@ -144,13 +144,61 @@ def test_trabelsi_init_variance():
 
 
 def test_block_output_is_channels_last_and_stack_agrees():
-    a, b = ComplexConv2d(4, 8, 3, padding=1), ComplexConv2d(8, 4, 3, padding=1)
+    a = ComplexConv2d(4, 8, 3, padding=1, impl="block")
+    b = ComplexConv2d(8, 4, 3, padding=1, impl="block")
     x = torch.randn(2, 4, 10, 9, dtype=torch.cfloat)
     y = b(torch.tanh(a(x).real) + 1j * a(x).imag)
     assert a(x).is_contiguous(memory_format=torch.channels_last)
     for m in (a, b):
         m.impl = "native"
     torch.testing.assert_close(y, b(torch.tanh(a(x).real) + 1j * a(x).imag), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("transposed", [False, True])
+def test_fused_bias_matches_added_bias_with_gradients(impl, transposed):
+    """The bias fused into the real convolutions equals adding it afterwards, gradients too."""
+    x = torch.randn(2, 4, 6, 5, dtype=torch.cdouble, requires_grad=True)
+    # conv: weight (O=3, I=4, 3, 3); transposed with groups=2: weight (I=4, O/2=3, 3, 3), O=6
+    w_shape = (4, 3, 3, 3) if transposed else (3, 4, 3, 3)
+    w = torch.randn(w_shape, dtype=torch.cdouble, requires_grad=True)
+    b = torch.randn(6 if transposed else 3, dtype=torch.cdouble, requires_grad=True)
+    geo = dict(stride=(2, 1), padding=(1, 1), dilation=(1, 1), groups=2 if transposed else 1)
+    geo |= dict(transposed=transposed, output_padding=(1, 0) if transposed else None)
+    y = complex_conv(x, w, **geo, impl=impl, bias=b)
+    ref = complex_conv(x, w, **geo, impl="native") + b.view(1, -1, 1, 1)
+    torch.testing.assert_close(y, ref)
+    g = torch.randn_like(y)
+    grads = torch.autograd.grad(y, (x, w, b), g)
+    grads_ref = torch.autograd.grad(ref, (x, w, b), g)
+    for got, want in zip(grads, grads_ref):
+        torch.testing.assert_close(got, want)
+
+
+def test_karatsuba_keeps_channels_last_layout_and_is_exact():
+    """Channels-last input runs channels-last planes; values and gradients match native."""
+    x = torch.randn(2, 3, 5, 4, dtype=torch.cdouble).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    w = torch.randn(5, 3, 3, 3, dtype=torch.cdouble, requires_grad=True)
+    b = torch.randn(5, dtype=torch.cdouble, requires_grad=True)
+    geo = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
+    y = complex_conv(x, w, **geo, bias=b)  # the default kernel is karatsuba
+    assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+    torch.testing.assert_close(y, complex_conv(x, w, **geo, impl="native", bias=b))
+    assert torch.autograd.gradcheck(lambda x, w, b: complex_conv(x, w, **geo, bias=b), (x, w, b))
+    assert ComplexConv2d(2, 2, 3).impl == "karatsuba"
+
+
+def test_karatsuba_complex64_agrees_with_native_to_rounding():
+    """At float32 the kernels differ only by rounding: relative error near float32 epsilon."""
+    x = torch.randn(2, 16, 12, 10, dtype=torch.cfloat, requires_grad=True)
+    w = torch.randn(16, 16, 3, 3, dtype=torch.cfloat, requires_grad=True)
+    geo = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
+    y, ref = (complex_conv(x, w, **geo, impl=i) for i in ("karatsuba", "native"))
+    assert ((y - ref).abs().max() / ref.abs().max()).item() < 1e-5
+    g = torch.randn_like(y)
+    for got, want in zip(torch.autograd.grad(y, (x, w), g), torch.autograd.grad(ref, (x, w), g)):
+        assert ((got - want).abs().max() / want.abs().max()).item() < 1e-5
 
 
 def test_linear_matches_matmul_and_gradcheck():
