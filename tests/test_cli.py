@@ -250,7 +250,7 @@ def _repack(data: bytes, **changes) -> bytes:
         (lambda d: b"OggS" + d[4:], ["not a .cplx file"]),
         (lambda d: d[:4] + bytes([9]) + d[5:], ["version 9", "upgrade"]),
         (lambda d: b"", ["truncated"]),
-        (lambda d: _repack(d, model_checksum="ab" * 32), ["checksum"]),
+        (lambda d: _repack(d, model_checksum="ab" * 8), ["checksum"]),
         (lambda d: _repack(d, frame_count=3), ["inconsistent"]),
     ],
 )
@@ -289,4 +289,4 @@ def test_missing_cplx_and_bad_output_extension(tmp_path, model_file, cplx_file, 
                        "not found")  # fmt: skip
     code = decode(cplx_file, tmp_path / "o.mp3", model_file)
     assert_clean_error(code, capsys, "unsupported extension")
-    assert load_model(model_file).checksum() == unpack(cplx_file.read_bytes())[0].model_checksum
+    assert load_model(model_file).checksum()[:16] == unpack(cplx_file.read_bytes())[0].model_checksum

@@ -201,7 +201,7 @@ def compress(
     payload = encode_payload(coder, codes, chunk_frames)
     header = CplxHeader(
         model_name=cfg.name,
-        model_checksum=model.checksum(),
+        model_checksum=model.checksum()[:16],
         sample_rate=int(sample_rate),
         channels=channels,
         num_samples=num_samples,
@@ -221,7 +221,7 @@ def decompress(
     """``.cplx`` bytes → ``(audio (C, T) float32, sample_rate)`` at the original rate and length."""
     header, payload = unpack(data)
     cfg = model.config
-    checksum = model.checksum()
+    checksum = model.checksum()[:16]
     if header.model_name != cfg.name or header.model_checksum != checksum:
         raise ModelMismatchError(
             f"file was made by model {header.model_name!r} (checksum {header.model_checksum[:12]}…), "

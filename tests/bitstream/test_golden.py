@@ -60,7 +60,7 @@ def current_digests() -> dict[str, str]:
     entropy = model.encode(codes)
     raw = RawCodeCoder(SIZE).encode(codes)
     header = CplxHeader(
-        model_name="golden", model_checksum=model.checksum(), sample_rate=16000, channels=1,
+        model_name="golden", model_checksum=model.checksum()[:16], sample_rate=16000, channels=1,
         num_samples=FRAMES * 320, kbps=6.0, n_stages=STAGES, codebook_size=SIZE,
         frame_count=FRAMES, chunk_frames=64, entropy=model.name,
     )
@@ -72,7 +72,7 @@ def current_digests() -> dict[str, str]:
         return hashlib.sha256(data).hexdigest()
 
     return {
-        "model_checksum": model.checksum(),
+        "model_checksum": model.checksum()[:16],
         "entropy_sha256": sha(entropy),
         "raw_sha256": sha(raw),
         "container_sha256": sha(container),
