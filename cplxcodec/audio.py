@@ -91,7 +91,9 @@ def check_audio(wav: Any, name: str = "audio", sample_rate: int | None = None) -
         )
     if x.size == 0:
         raise AudioError(f"{name}: empty audio (shape {x.shape}, 0 samples)")
-    if x.dtype.kind == "f":
+    # Fast path without a full-length temporary: a float64 sum of float32 samples cannot
+    # overflow, so it is finite exactly when every sample is.
+    if x.dtype.kind == "f" and not np.isfinite(x.sum(dtype=np.float64)):
         bad = ~np.isfinite(x)
         n_bad = int(bad.sum())
         if n_bad:
@@ -227,7 +229,7 @@ def save_audio(
     x = x.astype(np.float32, copy=False)
     x = x.reshape(1, -1) if x.ndim == 1 else x
     if subtype.startswith("PCM") or subtype in ("ALAC_16", "ALAC_24"):
-        n_out = int((np.abs(x) > 1.0).sum())
+        n_out = int((np.abs(x) > 1.0).sum()) if (x.max() > 1.0 or x.min() < -1.0) else 0
         if n_out:
             if not clip:
                 raise AudioError(
@@ -241,7 +243,10 @@ def save_audio(
     # A unique sibling name (not mkstemp, whose 0600 mode would survive the rename).
     tmp = str(p.parent / f".{p.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        sf.write(tmp, np.ascontiguousarray(x.T), int(sample_rate), subtype=subtype, format=fmt)
+        with sf.SoundFile(tmp, "w", int(sample_rate), x.shape[0], subtype=subtype, format=fmt) as f:
+            block = 1 << 20  # interleave block by block: no second full-length copy
+            for i in range(0, x.shape[1], block):
+                f.write(np.ascontiguousarray(x[:, i : i + block].T))
         os.replace(tmp, p)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         raise AudioError(f"cannot write {p}: {err}") from err
