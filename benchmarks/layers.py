@@ -31,7 +31,7 @@ candidates run interleaved round-robin (after one warm-up call each), so load fr
 them alike; medians and minima over rounds are printed, with the ratios of medians and of minima.
 
 Run: ``python benchmarks/layers.py`` (about 1-3 minutes on 2 busy cores). Options:
-``--threads N`` (default: torch's default), ``--rounds R`` (default 15), ``--cases``.
+``--threads N`` (default: torch's default), ``--rounds R`` (default 10), ``--cases``.
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def report(case: Case) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    ap.add_argument("--rounds", type=int, default=15, help="interleaved timing rounds per case")
+    ap.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds per case")
     ap.add_argument("--cases", nargs="+", default=["conv2d", "conv1d", "convT2d", "stack4"])
     args = ap.parse_args(argv)
     if args.threads is not None:

@@ -66,7 +66,7 @@ def _planes(z: Tensor, channels_last: bool) -> Tensor:
     One strided copy de-interleaves ``z``; the third plane is left for the caller's sum. With
     ``channels_last`` (4-d only) each plane is a channels-last tensor.
     """
-    zr = torch.view_as_real(z)
+    zr = torch.view_as_real(z.resolve_conj())  # a lazily conjugated grad cannot be viewed
     if channels_last:
         b, c, h, w = z.shape
         buf = zr.new_empty((3, b, h, w, c))
@@ -99,13 +99,13 @@ class _KaratsubaConv(torch.autograd.Function):
     def forward(ctx, x, w, bias, geometry, channels_last):  # type: ignore[override]
         xs = _planes(x, channels_last)  # [a, b, a + b]
         torch.add(xs[0], xs[1], out=xs[2])
-        wv = torch.view_as_real(w)
+        wv = torch.view_as_real(w.resolve_conj())
         c, d = wv[..., 0], wv[..., 1]
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         wc, wdc, wcd = (t.contiguous(memory_format=fmt) for t in (c, d - c, c + d))
         b2 = b3 = None
         if bias is not None:  # re y gains -b3 = Re bias, im y gains b2 = Im bias
-            bv = torch.view_as_real(bias)
+            bv = torch.view_as_real(bias.resolve_conj())
             b2, b3 = bv[..., 1].contiguous(), -bv[..., 0]
         k1 = _conv(xs[2], wc, None, *geometry)
         k2 = _conv(xs[0], wdc, b2, *geometry)
@@ -173,11 +173,11 @@ def _block_conv(x, w, bias, stride, padding, dilation, transposed, output_paddin
         )
     if x.dim() != 4:
         raise ValueError("the block kernel supports 1-d and 2-d convolutions")
-    x = x.contiguous(memory_format=torch.channels_last)  # no-op for channels-last input
+    x = x.resolve_conj().contiguous(memory_format=torch.channels_last)  # no-op if channels-last
     b, c, h, wd = x.shape
     xr = torch.view_as_real(x).permute(0, 1, 4, 2, 3).reshape(b, 2 * c, h, wd)
     wb = block_real_weight(w, transposed).contiguous(memory_format=torch.channels_last)
-    br = torch.view_as_real(bias).reshape(-1) if bias is not None else None  # interleaved
+    br = torch.view_as_real(bias.resolve_conj()).reshape(-1) if bias is not None else None
     y = _conv(xr, wb, br, stride, padding, dilation, transposed, output_padding, groups)
     y = y.contiguous(memory_format=torch.channels_last)
     bo, c2, ho, wo = y.shape

@@ -201,6 +201,21 @@ def test_karatsuba_complex64_agrees_with_native_to_rounding():
         assert ((got - want).abs().max() / want.abs().max()).item() < 1e-5
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_conjugated_input_and_gradient(impl):
+    """Lazily conjugated inputs, weights and incoming gradients (``.conj()`` views) work."""
+    x = torch.randn(1, 2, 5, 4, dtype=torch.cdouble, requires_grad=True)
+    w = torch.randn(3, 2, 3, 3, dtype=torch.cdouble, requires_grad=True)
+    geo = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1))
+    y = complex_conv(x.conj(), w.conj(), **geo, impl=impl).conj()  # grad arrives conjugated
+    ref = complex_conv(x.conj().resolve_conj(), w.conj().resolve_conj(), **geo, impl="native")
+    ref = ref.conj().resolve_conj()
+    torch.testing.assert_close(y, ref)
+    loss, loss_ref = (t.real.sum() + t.imag.square().sum() for t in (y, ref))
+    for got, want in zip(torch.autograd.grad(loss, (x, w)), torch.autograd.grad(loss_ref, (x, w))):
+        torch.testing.assert_close(got, want)
+
+
 def test_linear_matches_matmul_and_gradcheck():
     layer = _double(ComplexLinear(5, 3))
     x = torch.randn(4, 2, 5, dtype=torch.cdouble, requires_grad=True)
