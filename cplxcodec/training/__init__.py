@@ -4,7 +4,7 @@ command (LightningCLI) and checkpoint export to standalone model files.
 Importing this package does no work; Lightning is imported with it.
 """
 
-from cplxcodec.training.callbacks import TrainingSpeed, log_media, spectrogram_figure
+from cplxcodec.training.callbacks import TorchThreads, TrainingSpeed, log_media, spectrogram_figure
 from cplxcodec.training.cli import CodecCLI, train_main
 from cplxcodec.training.data import AudioDataModule
 from cplxcodec.training.export import export_checkpoint, export_main, load_checkpoint_codec
@@ -14,6 +14,7 @@ __all__ = [
     "AudioDataModule",
     "CodecCLI",
     "CodecModule",
+    "TorchThreads",
     "TrainingSpeed",
     "build_codec_config",
     "export_checkpoint",

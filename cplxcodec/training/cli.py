@@ -48,6 +48,10 @@ def train_main(argv: list[str]) -> int:
         with warnings.catch_warnings():
             # Our checkpoints are meant to hold the state after the optimizer step.
             warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optim")
+            # AudioDataModule saves and restores the stream position itself (state_dict).
+            warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that")
+            # `python -m cplxcodec train ...` passes its arguments on, as intended.
+            warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
             _run_cli(argv)
     except SystemExit as exc:
         code = exc.code

@@ -24,7 +24,11 @@ step, independent of the run length the trainer happens to be given.
 Exact resume: checkpoints hold the model (codebook EMA buffers included), optimizer, scheduler,
 loop counters (global step), the torch random state of every rank (quantizer dropout, k-means,
 dead-code restarts draw from it; restored just before the first resumed training step) and, via
-:meth:`AudioDataModule.state_dict`, the position in the training item stream.
+:meth:`AudioDataModule.state_dict`, the position in the training item stream (mid-epoch too;
+with DDP this needs ``use_distributed_sampler=False``, the CLI default). On the same hardware,
+thread count and world size, the resumed run is bitwise identical to an uninterrupted one (CPU
+reductions depend on the thread count). Checkpoint *after* the optimizer step: a checkpoint at
+step ``s`` holds the state after ``s`` optimizer steps.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 import yaml
 
 from cplxcodec.signals import chirp, harmonic_tone, speech_like
@@ -30,6 +31,17 @@ TINY = {
     "codebook_size": 32,
     "n_stages": 4,
 }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """One torch thread for every test here, session fixtures included (results are compared
+    bitwise, and CPU reductions depend on the thread count): on an oversubscribed 2-core machine
+    two threads are also several times slower (:class:`cplxcodec.training.TorchThreads`)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _write(path: Path, x: np.ndarray) -> Path:
@@ -123,7 +135,11 @@ def tiny_config(
                         "save_top_k": -1,
                         "save_last": True,
                     },
-                }
+                },
+                {
+                    "class_path": "cplxcodec.training.TrainingSpeed",
+                    "init_args": {"every_n_steps": 2},
+                },
             ],
         },
         "model": {

@@ -58,6 +58,10 @@ def test_fit_writes_checkpoints_and_logs(trained_run):
     losses = _losses(trained_run["root"] / "a" / "csv" / "v" / "metrics.csv")
     assert sorted(losses) == [0, 1, 2, 3] or sorted(losses) == [1, 2, 3, 4]
     assert all(np.isfinite(v) for v in losses.values())
+    with open(trained_run["root"] / "a" / "csv" / "v" / "metrics.csv", newline="") as f:
+        speed = [r for r in csv.DictReader(f) if r.get("perf/steps_per_sec")]
+    assert [int(r["step"]) for r in speed] == [2, 4]  # TrainingSpeed every 2 steps
+    assert all(float(r["perf/cpu_sec_per_step"]) > 0 for r in speed)
 
 
 def _config_copy(config: Path, new_out: Path) -> Path:
