@@ -23,7 +23,9 @@ step, independent of the run length the trainer happens to be given.
 
 Exact resume: checkpoints hold the model (codebook EMA buffers included), optimizer, scheduler,
 loop counters (global step), the torch random state of every rank (quantizer dropout, k-means,
-dead-code restarts draw from it; restored just before the first resumed training step) and, via
+dead-code restarts draw from it; restored just before the first resumed training step; ranks are
+seeded alike, so they draw the same dropout pattern, which keeps the quantizer's collectives in
+step) and, via
 :meth:`AudioDataModule.state_dict`, the position in the training item stream (mid-epoch too;
 with DDP this needs ``use_distributed_sampler=False``, the CLI default). On the same hardware,
 thread count and world size, the resumed run is bitwise identical to an uninterrupted one (CPU

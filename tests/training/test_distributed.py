@@ -53,7 +53,9 @@ def test_ddp_two_processes_on_cpu(make_config):
     state = _ckpt(config.with_suffix("") / "ckpt" / "last.ckpt")
     assert state["global_step"] == 3
     rng = state["cplxcodec_rng"]["torch"]
-    assert len(rng) == 2 and not torch.equal(rng[0], rng[1])  # each rank's own stream
+    # Every rank's state is saved; seeded alike, ranks draw the same quantizer-dropout pattern
+    # (which keeps the quantizer's collectives in step across ranks).
+    assert len(rng) == 2 and torch.equal(rng[0], rng[1])
     assert state["cplxcodec_train_info"]["world_size"] == 2
     assert all(
         torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point()
