@@ -43,11 +43,18 @@ class FrameNorm(nn.Module):
     stays channels-last, so the next convolution copies nothing). Without autograd the planes
     are written straight into the output (``out=``); with autograd they are merged by
     :func:`torch.complex` (one extra pass).
+
+    ``keep_gain=True`` (used where the norm sits on the signal path, not inside a residual
+    branch) multiplies the whitening by the frame's RMS :math:`g = \sqrt{\operatorname{tr}
+    \Sigma + \epsilon}`: the frame's shape is whitened but its level is kept, so the layer is
+    positively homogeneous in its input and loudness survives it (a fully whitened frame has
+    unit power whatever its input level). For :math:`\Sigma \to 0` it tends to centring.
     """
 
-    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+    def __init__(self, channels: int, eps: float = 1e-5, keep_gain: bool = False) -> None:
         super().__init__()
         self.eps = eps
+        self.keep_gain = keep_gain
         w = torch.zeros(3, channels)
         w[0] = w[2] = 1 / math.sqrt(2)
         self.weight = nn.Parameter(w)
@@ -62,6 +69,9 @@ class FrameNorm(nn.Module):
         second = torch.matmul(flat, flat.transpose(-1, -2)) / (c * f)  # (B, N, 2, 2)
         cov = second - mean.unsqueeze(-1) * mean.unsqueeze(-2)
         wrr, wri, wii = inv_sqrt_2x2(cov[..., 0, 0], cov[..., 0, 1], cov[..., 1, 1], self.eps)
+        if self.keep_gain:
+            gain = (cov[..., 0, 0] + cov[..., 1, 1] + self.eps).sqrt()
+            wrr, wri, wii = wrr * gain, wri * gain, wii * gain
         g = self.weight  # (3, C): γrr, γri, γii
         grr, gri, gii = (g[i].view(1, c, 1) for i in range(3))
         wrr, wri, wii = (w.view(b, 1, n) for w in (wrr, wri, wii))
@@ -88,19 +98,26 @@ class FrameNorm(nn.Module):
 
 
 class RealFrameNorm(nn.Module):
-    """Per-frame layer norm over channels and frequency of ``(B, C, F, N)`` real input."""
+    """Per-frame layer norm over channels and frequency of ``(B, C, F, N)`` real input.
 
-    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+    ``keep_gain=True``: centre only (the frame's level is kept), as in :class:`FrameNorm`.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5, keep_gain: bool = False) -> None:
         super().__init__()
         self.eps = eps
+        self.keep_gain = keep_gain
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalise each frame over (C, F)."""
         mean = x.mean(dim=(1, 2), keepdim=True)
-        var = x.var(dim=(1, 2), keepdim=True, unbiased=False)
-        z = (x - mean) * torch.rsqrt(var + self.eps)
+        if self.keep_gain:
+            z = x - mean
+        else:
+            var = x.var(dim=(1, 2), keepdim=True, unbiased=False)
+            z = (x - mean) * torch.rsqrt(var + self.eps)
         return z * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
 
 
@@ -168,8 +185,8 @@ class ComplexOps(Ops):
     def conv1d(self, cin, cout, kernel, padding=0, causal=False):
         return ComplexConv1d(cin, cout, kernel, padding=padding, causal=causal)
 
-    def norm(self, channels):
-        return FrameNorm(channels)
+    def norm(self, channels, keep_gain=False):
+        return FrameNorm(channels, keep_gain=keep_gain)
 
     def act(self, channels):
         if self.activation == "modrelu":
@@ -209,8 +226,8 @@ class RealOps(Ops):
             return _CausalReal(nn.Conv1d(cin, cout, kernel), kernel - 1)
         return nn.Conv1d(cin, cout, kernel, padding=padding)
 
-    def norm(self, channels):
-        return RealFrameNorm(channels)
+    def norm(self, channels, keep_gain=False):
+        return RealFrameNorm(channels, keep_gain=keep_gain)
 
     def act(self, channels):
         return nn.GELU()

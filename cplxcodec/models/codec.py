@@ -70,7 +70,7 @@ class Encoder(nn.Module):
             ]
             if i + 1 < len(ch):
                 s = cfg.freq_strides[i + 1]
-                blocks.append(ops.norm(c))
+                blocks.append(ops.norm(c, keep_gain=True))  # on the signal path: keep level
                 blocks.append(
                     ops.conv2d(c, ch[i + 1], (2 * s, 3), (s, 1), (s // 2, pt), causal=cfg.causal)
                 )
@@ -80,7 +80,7 @@ class Encoder(nn.Module):
             for _ in range(cfg.attn_layers)
             for axis in ("freq", "time")
         )
-        self.out_norm, self.out_act = ops.norm(ch[-1]), ops.act(ch[-1])
+        self.out_norm, self.out_act = ops.norm(ch[-1], keep_gain=True), ops.act(ch[-1])
         flat = ch[-1] * cfg.bottleneck_bins
         self.proj = ops.conv1d(flat, latent_channels, 3, padding=pt, causal=cfg.causal)
 
@@ -120,7 +120,7 @@ class Decoder(nn.Module):
             ]
             s = cfg.freq_strides[i]
             out = ch[i - 1] if i > 0 else ops.io_channels
-            blocks += [ops.norm(ch[i]), ops.act(ch[i])]
+            blocks += [ops.norm(ch[i], keep_gain=True), ops.act(ch[i])]
             blocks.append(
                 ops.conv_transpose2d(
                     ch[i], out, (2 * s, 3), (s, 1), (s // 2, pt), causal=cfg.causal
@@ -301,7 +301,7 @@ class ComplexCodec(nn.Module):
             raise ValueError(
                 f"codes must be a (B, K, N) integer tensor, got {getattr(codes, 'shape', codes)!r}"
             )
-        z = self.quantizer.decode(codes.long())
+        z = self.quantizer.decode(codes)  # checks dtype (no silent float → int cast) and range
         if length is None:
             length = (codes.shape[-1] - 1) * self.config.hop_length
         return self.synthesis(self.decode_latent(z), length)
