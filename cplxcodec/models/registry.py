@@ -7,6 +7,7 @@ by ``globals()`` or dict order.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from cplxcodec.models.config import CodecConfig
 
@@ -103,31 +104,11 @@ def _speech16k_paper() -> CodecConfig:
 
 @register_config("audio24k")
 def _audio24k() -> CodecConfig:
-    """24 kHz general audio: hop 240 (100 frames/s), 6 and 12 kbps."""
-    return CodecConfig(
-        sample_rate=24000,
-        n_fft=768,
-        hop_length=240,
-        channels=(16, 32),
-        dec_channels=(24, 48),
-        freq_strides=(8, 4),
-        latent_dim=32,
-        n_stages=12,
-        codebook_size=1024,
-    )
+    """24 kHz general audio: the speech16k architecture at hop 240 (100 frames/s), 6 and 12 kbps."""
+    return replace(_speech16k(), sample_rate=24000, n_fft=768, hop_length=240)
 
 
 @register_config("audio44k")
 def _audio44k() -> CodecConfig:
-    """44.1 kHz general audio: hop 441 (100 frames/s), 6 and 12 kbps."""
-    return CodecConfig(
-        sample_rate=44100,
-        n_fft=1536,
-        hop_length=441,
-        channels=(16, 32),
-        dec_channels=(24, 48),
-        freq_strides=(8, 4),
-        latent_dim=48,
-        n_stages=12,
-        codebook_size=1024,
-    )
+    """44.1 kHz general audio: speech16k's architecture at hop 441 (100 frames/s), a 48-dim latent."""
+    return replace(_speech16k(), sample_rate=44100, n_fft=1536, hop_length=441, latent_dim=48)
