@@ -46,8 +46,19 @@ def test_unsupported_bitrate_error_lists_supported_ones(bad: float) -> None:
         cfg.stages_for_kbps(bad)
     msg = str(err.value)
     assert "supported" in msg and "speech16k" in msg
-    for r in (1, 6, 12):
-        assert f"{r:g}" in msg.split("supported:")[1]
+    listed = msg.split("supported:")[1]
+    for k in (1, 6, 12):
+        assert f"{cfg.supported_kbps[k - 1]:g}" in listed
+
+
+@pytest.mark.parametrize("name", ["speech16k", "speech16k-paper", "audio24k", "audio44k"])
+@pytest.mark.parametrize("kbps", [6, 12])
+def test_code_rate_sits_just_under_the_advertised_bitrate(name: str, kbps: int) -> None:
+    """The hop leaves ~2.4 % headroom: codes + a 142-byte header on 10 s stay under nominal."""
+    cfg = get_config(name)
+    code_kbps = cfg.kbps(cfg.stages_for_kbps(kbps))
+    assert 0.97 * kbps <= code_kbps < kbps
+    assert code_kbps + 142 * 8 / 10.0 / 1000 <= kbps
 
 
 @pytest.mark.parametrize("bad", [0, -6, float("nan"), float("inf"), "6", None])
@@ -151,7 +162,7 @@ def test_derived_sizes() -> None:
     cfg = get_config("speech16k")
     assert cfg.n_bins == 256
     assert cfg.bottleneck_bins == 256 // (8 * 4)
-    assert cfg.frame_rate == 100.0
+    assert cfg.frame_rate == pytest.approx(16000 / 164)
     assert cfg.bits_per_code == 10.0
     assert cfg.decoder_channels == (24, 48)
     assert CodecConfig(channels=(8, 16), freq_strides=(8, 4)).decoder_channels == (8, 16)
