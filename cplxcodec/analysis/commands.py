@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,45 @@ def _print_summary(result: EvalResult) -> None:
             print(f"{codec:>10s} {k:6g} kbps (actual {row['actual_kbps']:.2f})  {vals}")
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What ``eval`` and ``report`` share: parsed arguments, audio files, baselines and model."""
+
+    args: argparse.Namespace
+    files: list[Path]
+    baselines: list[str]
+    model: Any
+
+    def evaluate(self) -> EvalResult:
+        """:func:`run_eval` with the command's bitrates, baselines, ``--no-progress``, ``--mos``."""
+        a = self.args
+        return run_eval(
+            self.model,
+            self.files,
+            a.kbps,
+            baselines=self.baselines,
+            progress=not a.no_progress,
+            mos=a.mos,
+        )
+
+
+def _prepare(prog: str, args: argparse.Namespace, codec: Any, outputs: Sequence[str]) -> _Job | int:
+    """Check the input files, baselines and ``outputs`` (``--force``), then load the model
+    (unless ``codec`` is given); or print the error and return the exit status (2 bad input,
+    1 the model cannot be loaded)."""
+    try:
+        files = _files(args.data, args.limit)
+        names = _baseline_names(args.baselines)
+        for out in outputs:
+            _check_out(out, args.force)
+        model = codec if codec is not None else _load_codec(args.model)
+    except _UsageError as err:
+        return _fail(prog, str(err), 2)
+    except Exception as err:  # any failure to load the model is reported
+        return _fail(prog, f"cannot load model {args.model!r}: {err}", 1)
+    return _Job(args, files, names, model)
+
+
 def eval_main(argv: Sequence[str] | None = None, *, codec: Any = None) -> int:
     """``cplxcodec eval --model M --data DIR --kbps 6 12 [--baselines ...] [--limit N]
     --json OUT``: write the evaluation as JSON and print the aggregated means."""
@@ -173,19 +213,11 @@ def eval_main(argv: Sequence[str] | None = None, *, codec: Any = None) -> int:
     p = _common(prog, "Objective metrics of the codec and baselines over a folder of audio.")
     p.add_argument("--json", required=True, help="output JSON file")
     args = p.parse_args(list(argv) if argv is not None else None)
+    job = _prepare(prog, args, codec, [args.json])
+    if isinstance(job, int):
+        return job
     try:
-        files = _files(args.data, args.limit)
-        names = _baseline_names(args.baselines)
-        _check_out(args.json, args.force)
-        model = codec if codec is not None else _load_codec(args.model)
-    except _UsageError as err:
-        return _fail(prog, str(err), 2)
-    except Exception as err:  # any failure to load the model is reported
-        return _fail(prog, f"cannot load model {args.model!r}: {err}", 1)
-    try:
-        result = run_eval(
-            model, files, args.kbps, baselines=names, progress=not args.no_progress, mos=args.mos
-        )
+        result = job.evaluate()
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         result.to_json(args.json)
     except (ValueError, RuntimeError, OSError) as err:
@@ -204,26 +236,16 @@ def report_main(argv: Sequence[str] | None = None, *, codec: Any = None) -> int:
     p.add_argument("--examples", type=int, default=1, help="files shown in detail")
     p.add_argument("--gl-iters", type=int, default=100, help="Griffin-Lim iterations")
     args = p.parse_args(list(argv) if argv is not None else None)
+    job = _prepare(prog, args, codec, [args.out, args.json] if args.json else [args.out])
+    if isinstance(job, int):
+        return job
     try:
-        files = _files(args.data, args.limit)
-        names = _baseline_names(args.baselines)
-        _check_out(args.out, args.force)
-        if args.json:
-            _check_out(args.json, args.force)
-        model = codec if codec is not None else _load_codec(args.model)
-    except _UsageError as err:
-        return _fail(prog, str(err), 2)
-    except Exception as err:  # any failure to load the model is reported
-        return _fail(prog, f"cannot load model {args.model!r}: {err}", 1)
-    try:
-        result = run_eval(
-            model, files, args.kbps, baselines=names, progress=not args.no_progress, mos=args.mos
-        )
+        result = job.evaluate()
         if args.json:
             result.to_json(args.json)
         path = run_report(
-            model,
-            files,
+            job.model,
+            job.files,
             args.kbps,
             args.out,
             n_examples=args.examples,
