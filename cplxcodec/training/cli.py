@@ -11,13 +11,22 @@ Subcommands::
 callbacks and starts from scratch (with a warning) when there is none, so the same command
 starts and resumes a run. The resolved configuration is written to the logger's folder
 (``config.yaml``, overwritten on resume).
+
+On resume the configuration wins: the model arguments come from ``--config`` and the command
+line, not from the hyperparameters stored in the checkpoint (plain LightningCLI does the
+opposite for an explicit checkpoint file, so a changed loss weight or learning rate would be
+silently ignored). Every argument that differs from the checkpoint's is listed in a warning.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
+from pathlib import Path
+from typing import Any
 
+import torch
 from pytorch_lightning.cli import LightningCLI
 
 from cplxcodec.audio import AudioError
@@ -37,6 +46,38 @@ class CodecCLI(LightningCLI):
     def subcommands() -> dict[str, set[str]]:
         full = LightningCLI.subcommands()
         return {k: v for k, v in full.items() if k in _SUBCOMMANDS}
+
+    def _parse_ckpt_path(self) -> None:
+        """Keep the configured model arguments on resume; warn where the checkpoint's differ."""
+        sub = self.config.get("subcommand")
+        if not sub:
+            return
+        ckpt_path = self.config[sub].get("ckpt_path")
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            return  # "last"/"best" or a missing file: the Trainer resolves it or says why
+        try:
+            stored = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        except Exception:  # the Trainer reports an unreadable checkpoint itself
+            return
+        hparams = stored.get("hyper_parameters") if isinstance(stored, dict) else None
+        model = self.config[sub].get("model")
+        if not isinstance(hparams, dict) or model is None:
+            return
+        changed = {
+            k: (old, model.get(k))
+            for k, old in hparams.items()
+            if not k.startswith("_") and k in model and _plain(old) != _plain(model.get(k))
+        }
+        if changed:
+            listed = "; ".join(
+                f"{k}: {_plain(old)} -> {_plain(new)}" for k, (old, new) in sorted(changed.items())
+            )
+            warnings.warn(
+                f"resuming from {ckpt_path} with model arguments that differ from the "
+                f"checkpoint's (the configuration is used): {listed}",
+                UserWarning,
+                stacklevel=2,
+            )
 
 
 def train_main(argv: list[str]) -> int:
@@ -60,6 +101,23 @@ def train_main(argv: list[str]) -> int:
         print(f"cplxcodec train: error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _plain(value: Any) -> str:
+    """A canonical JSON text of a hyperparameter (Namespaces, tuples and dicts normalised)."""
+
+    def norm(v: Any) -> Any:
+        if hasattr(v, "as_dict"):
+            v = v.as_dict()
+        if isinstance(v, dict):
+            return {str(k): norm(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [norm(x) for x in v]
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return float(v)
+        return v
+
+    return json.dumps(norm(value), sort_keys=True, default=str)
 
 
 def _run_cli(argv: list[str]) -> None:

@@ -1,8 +1,9 @@
 """Integration tests of ``.cplx`` files: bitrate, determinism, golden bitstream, robustness,
 bad audio input and seamless chunking (:mod:`cplxcodec.models.compression`).
 
-The codec here is a tiny untrained configuration with the ``speech16k`` frame rate, stage count
-and codebook size (so the same nominal 6 / 12 kbps), fast enough for CPU tests. The golden
+The codec here is a tiny untrained configuration at the ``CodecConfig`` default hop (160: 100
+frames/s, so exactly 6 / 12 kbps nominal, the tightest case) with ``speech16k``'s stage count and
+codebook size, fast enough for CPU tests. The golden
 files in ``data/`` are regenerated only with ``CPLXCODEC_REGEN_GOLDEN=1``.
 """
 
@@ -51,7 +52,7 @@ DATA = Path(__file__).parent / "data"
 
 
 def tiny_config(**overrides) -> CodecConfig:
-    """speech16k's rate, hop, stages and codebook (6/12 kbps) with a tiny network."""
+    """16 kHz at hop 160 (exactly 6/12 kbps), speech16k's stages and codebook, a tiny network."""
     base = dict(
         name="tiny-test", channels=(4, 8), freq_strides=(8, 4), res_blocks=1, dilations=(1,),
         attn_layers=1, attn_heads=4, attn_window=8, latent_dim=8, n_stages=12,

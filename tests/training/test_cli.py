@@ -97,6 +97,23 @@ def test_resume_from_last_continues_exactly(trained_run, tmp_path):
         assert value == before[step], f"loss at step {step}: {value} != {before[step]}"
 
 
+def test_resume_from_a_file_uses_the_configured_model_arguments(trained_run, tmp_path):
+    """An explicit checkpoint file + changed arguments: the new ones train, with a warning.
+
+    (Plain LightningCLI would replace them by the checkpoint's hyperparameters, silently.)
+    """
+    config = _config_copy(trained_run["config"], tmp_path / "c")
+    start = trained_run["ckpt"] / "step0002.ckpt"
+    argv = ["fit", "--config", str(config), "--ckpt_path", str(start), "--model.lr", "0.0123",
+            "--model.loss_weights", '{"complex_spec": 7.0}']  # fmt: skip
+    with pytest.warns(UserWarning, match=r"differ from the checkpoint's.*loss_weights.*lr"):
+        assert train_main(argv) == 0
+    resumed = _ckpt(tmp_path / "c" / "ckpt" / "last.ckpt")
+    assert resumed["global_step"] == 4
+    assert resumed["hyper_parameters"]["lr"] == pytest.approx(0.0123)
+    assert resumed["hyper_parameters"]["loss_weights"] == {"complex_spec": 7.0}
+
+
 def test_corrupt_training_file_is_skipped(make_config, corpus):
     bad = corpus / "train" / "spkbad" / "broken.wav"
     bad.parent.mkdir()
