@@ -28,7 +28,9 @@ Fairness: every candidate gets the same contiguous ``complex64`` input (``requir
 same complex weights and bias (copied across; the script checks that all outputs agree), weights
 that require grad, and ``backward`` of the same fixed random ``grad_output`` (contiguous). The
 candidates run interleaved round-robin (after one warm-up call each), so load from other jobs hits
-them alike; medians and minima over rounds are printed, with the ratios of medians and of minima.
+them alike (the order rotates from round to round); medians and minima over rounds are printed,
+with the ratios of medians, of minima, and the median of per-round ("paired") ratios, which
+cancels load that drifts between rounds.
 
 Run: ``python benchmarks/layers.py`` (about 1-3 minutes on 2 busy cores). Options:
 ``--threads N`` (default: torch's default), ``--rounds R`` (default 10), ``--cases``.
@@ -190,9 +192,16 @@ def run_case(case: Case, rounds: int) -> None:
     for k, m in case.candidates.items():
         _fwd_bwd(m, xr if k.startswith("real") else xc, grads[k])
     case.times = {k: [] for k in case.candidates}
-    for _ in range(rounds):
-        for k, m in case.candidates.items():
+    names = list(case.candidates)
+    for r in range(rounds):  # the order rotates each round, so no candidate always goes first
+        for k in names[r % len(names):] + names[: r % len(names)]:
+            m = case.candidates[k]
             case.times[k].append(_fwd_bwd(m, xr if k.startswith("real") else xc, grads[k]))
+
+
+def paired_ratio(case: Case, ref: str, k: str) -> float:
+    """Median over rounds of ``t_ref / t_k`` measured in the same round (load drifts cancel)."""
+    return statistics.median(a / b for a, b in zip(case.times[ref], case.times[k]))
 
 
 def report(case: Case) -> None:
@@ -201,16 +210,20 @@ def report(case: Case) -> None:
     print(f"\n== {case.name}: input {tuple(case.shape)} complex64, forward+backward, "
           f"{len(next(iter(case.times.values())))} interleaved rounds ==")
     print(f"  {'candidate':22s} {'median ms':>10s} {'min ms':>9s}   "
-          f"{'native/x (med, min)':>20s}   {'cPT/x (med, min)':>17s}")
+          f"{'native/x (med, min, paired)':>28s}   {'cPT/x (med, min, paired)':>25s}")
     for k in case.times:
-        r_nat = f"{med[REF_NATIVE] / med[k]:5.2f}  {mn[REF_NATIVE] / mn[k]:5.2f}"
-        r_cpt = f"{med[REF_CPT] / med[k]:5.2f}  {mn[REF_CPT] / mn[k]:5.2f}"
-        print(f"  {k:22s} {1e3 * med[k]:10.1f} {1e3 * mn[k]:9.1f}   {r_nat:>20s}   {r_cpt:>17s}")
+        r_nat = (f"{med[REF_NATIVE] / med[k]:5.2f}  {mn[REF_NATIVE] / mn[k]:5.2f}  "
+                 f"{paired_ratio(case, REF_NATIVE, k):5.2f}")
+        r_cpt = (f"{med[REF_CPT] / med[k]:5.2f}  {mn[REF_CPT] / mn[k]:5.2f}  "
+                 f"{paired_ratio(case, REF_CPT, k):5.2f}")
+        print(f"  {k:22s} {1e3 * med[k]:10.1f} {1e3 * mn[k]:9.1f}   {r_nat:>28s}   {r_cpt:>25s}")
     real = med["real (1 conv)"]
     best = min((k for k in case.times if k.startswith("cplxcodec")), key=med.__getitem__)
     print(f"  fastest cplxcodec kernel: {best} = {med[best] / real:.2f}x one real conv "
           f"(ideal for Gauss's form: 3x); speed-up {med[REF_NATIVE] / med[best]:.2f}x over torch "
-          f"native, {med[REF_CPT] / med[best]:.2f}x over complexPyTorch (medians; target >= 1.3)")
+          f"native, {med[REF_CPT] / med[best]:.2f}x over complexPyTorch (medians; target >= 1.3); "
+          f"paired per-round medians {paired_ratio(case, REF_NATIVE, best):.2f}x / "
+          f"{paired_ratio(case, REF_CPT, best):.2f}x")
 
 
 def main(argv: list[str] | None = None) -> int:
