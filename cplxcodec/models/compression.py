@@ -199,6 +199,13 @@ def compress(
     chunk_frames = max(1, int(chunk_seconds * cfg.frame_rate))
     coder = _coder(model)
     payload = encode_payload(coder, codes, chunk_frames)
+    if not isinstance(coder, RawCodeCoder):
+        # Never worse than fixed-width codes: audio unlike the tables' training data (another
+        # speaker, language or recording chain) can cost more bits under them than raw.
+        raw = RawCodeCoder(cfg.codebook_size)
+        raw_payload = encode_payload(raw, codes, chunk_frames)
+        if len(raw_payload) < len(payload):
+            coder, payload = raw, raw_payload
     header = CplxHeader(
         model_name=cfg.name,
         model_checksum=model.checksum()[:16],

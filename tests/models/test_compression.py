@@ -123,6 +123,25 @@ def test_raw_file_size_is_fixed_width_plus_framing() -> None:
     assert len(payload) == 4 * chunks + RawCodeCoder(1024).payload_size(6, header.frame_count)
 
 
+def test_file_falls_back_to_raw_codes_when_the_tables_do_not_fit_the_audio() -> None:
+    """Tables fitted on silence put nearly all mass on a few codes: speech would cost far more
+    than 10 bits per code under them, so the file keeps fixed-width codes instead."""
+    m = make_model(seed=1)
+    fit_entropy_model(m, [np.zeros(32000, np.float32)], progress=False)
+    wav = speech_like(2.0, 16000, seed=3)
+    data = m.compress(wav, 16000, 6, progress=False)
+    header, payload = unpack(data)
+    assert header.entropy == "none"
+    chunks = chunk_count(header.frame_count, header.chunk_frames)
+    assert len(payload) == 4 * chunks + RawCodeCoder(1024).payload_size(6, header.frame_count)
+    codes = m.encode(torch.from_numpy(wav)[None, None], 6)
+    forced = encode_payload(m.entropy_model, codes.numpy(), header.chunk_frames)
+    assert len(forced) > len(payload)  # the tables really would have cost more
+    y, sr = m.decompress(data, progress=False)
+    ref = m.decode(codes, wav.shape[-1])[0]
+    assert sr == 16000 and torch.allclose(y, ref, atol=1e-5)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(pretrained_path("speech16k") is None, reason="no bundled speech16k weights")
 @pytest.mark.xfail(
