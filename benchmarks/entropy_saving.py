@@ -138,8 +138,9 @@ def stage_bits(model, codes: np.ndarray) -> np.ndarray:
 def _file_codes(model, data: bytes):
     """``(header, codes (C, K, N))`` of a ``.cplx`` file made by ``model``."""
     header, payload = unpack(data)
+    coder = model.entropy_model if header.entropy != "none" else RawCodeCoder(model.codebook_size)
     codes = decode_payload(
-        model.entropy_model,
+        coder,
         payload,
         header.channels,
         header.n_stages,
