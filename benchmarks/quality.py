@@ -20,7 +20,9 @@ JSON in ``--out-json``. Then the targets of issue #9 are checked and printed:
 * actual kbps ≤ nominal on every segment;
 * beats Opus at the same requested bitrate on every metric (higher PESQ-WB, STOI, SI-SDR; lower
   mel distance), comparing means;
-* the complex model beats its real-valued twin the same way (when ``--twin`` is given).
+* the complex model beats its real-valued twin the same way (when ``--twin`` is given);
+* every RVQ stage uses at least 90 % of its codes on the dev segments (all stages coded; a
+  model without ``encode``/``config``, such as a test stand-in, is not checked).
 
 Run: ``python benchmarks/quality.py --model speech16k --twin PATH`` (several minutes per codec
 on 2 cores for the ~8 minutes of dev audio); ``--limit 3`` for a quick check;
@@ -177,6 +179,33 @@ def check_targets(
     return checks
 
 
+def usage_check(codec: Any, segments: Sequence[np.ndarray], minimum: float = 0.9) -> TargetCheck:
+    """Issue #9's usage target: every stage of ``codec`` uses ``>= minimum`` of its codes when
+    all of ``segments`` are coded with every stage (codes pooled over the segments)."""
+    import torch
+
+    from cplxcodec.analysis import codebook_usage
+
+    cfg = getattr(codec, "config", None)
+    if cfg is None or not hasattr(codec, "encode"):
+        return TargetCheck(f"every stage uses >= {minimum:.0%} of its codes", None, "not a model")
+    kbps = cfg.supported_kbps[-1]
+    with torch.inference_mode():
+        codes = [
+            codec.encode(torch.from_numpy(np.asarray(seg, np.float32))[None, None], kbps)[0]
+            for seg in segments
+        ]
+    usage = codebook_usage(torch.cat(codes, dim=-1)[None], cfg.codebook_size)
+    frac = usage.usage_fraction
+    detail = (
+        f"min {frac.min():.1%} (stage {int(frac.argmin()) + 1}) over {usage.n_samples} frames; "
+        "per stage " + " ".join(f"{100 * f:.0f}" for f in frac)
+    )
+    return TargetCheck(
+        f"every stage uses >= {minimum:.0%} of its codes", bool(frac.min() >= minimum), detail
+    )
+
+
 def _format_checks(checks: Sequence[TargetCheck]) -> str:
     mark = {True: "PASS", False: "FAIL", None: "----"}
     return "\n".join(f"  [{mark[c.passed]}] {c.target}: {c.detail}" for c in checks)
@@ -304,6 +333,8 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
     table = markdown_table(result)
     print(table)
     checks = check_targets(result) if codec is not None else []
+    if codec is not None:
+        checks.append(usage_check(codec, list(segments.values())))
     if checks:
         print("\nTargets (issue #9):\n" + _format_checks(checks))
     print(f"\n{elapsed:.0f} s for {len(result.records)} coded segments", file=sys.stderr)

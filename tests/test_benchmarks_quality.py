@@ -198,6 +198,33 @@ def test_main_with_stand_in_codecs(bench, corpus: Path, tmp_path: Path, capsys) 
     assert "| cplxcodec | 12 |" in md.read_text()
 
 
+def test_usage_check_pools_codes_of_every_stage(bench) -> None:
+    import torch
+
+    from cplxcodec.analysis import codebook_usage
+    from cplxcodec.models import CodecConfig, ComplexCodec
+
+    _, q = bench
+    cfg = CodecConfig(name="tiny-usage", n_fft=128, hop_length=64, channels=(4, 4),
+                      freq_strides=(4, 4), res_blocks=1, dilations=(1,), attn_layers=1,
+                      attn_heads=2, attn_window=8, latent_dim=4, n_stages=3, codebook_size=16)  # fmt: skip
+    torch.manual_seed(0)
+    codec = ComplexCodec(cfg).eval()
+    segs = [speech_like(0.6, SR, seed=s) for s in (1, 2)]
+    strict = q.usage_check(codec, segs, minimum=1.0 + 1e-9)
+    lenient = q.usage_check(codec, segs, minimum=0.0)
+    assert strict.passed is False and lenient.passed is True
+    with torch.inference_mode():
+        codes = torch.cat([codec.encode(torch.from_numpy(x)[None, None], cfg.kbps(3))[0]
+                           for x in segs], dim=-1)  # fmt: skip
+    frac = codebook_usage(codes[None], 16).usage_fraction
+    assert (
+        f"min {frac.min():.1%}" in strict.detail
+        and len(strict.detail.split("per stage")[1].split()) == 3
+    )
+    assert q.usage_check(_StandIn(20.0), segs).passed is None
+
+
 def test_main_rejects_bad_input(bench, corpus: Path, capsys) -> None:
     _, q = bench
     assert q.main(["--data", str(corpus), "--baselines", "mp3", "--model", "none"]) == 2
