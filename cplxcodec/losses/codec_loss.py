@@ -14,12 +14,22 @@ __all__ = ["LossWeights", "LossOutput", "CodecLoss"]
 
 @dataclass
 class LossWeights:
-    """Weights of the GAN-free loss terms (the only place they are set)."""
+    """Weights of the GAN-free loss terms (the only place they are set).
+
+    The phase-carrying terms (``complex_spec`` on power-law-compressed spectra, ``time_l1`` on
+    waveforms) are small in value, so they need large weights to matter: measured on the
+    ``speech16k`` model at step 1350 of its training run, the L2 norms of the terms' gradients
+    at the decoder output were mrstft 0.089, mel 0.021, complex_spec 0.0015, time_l1 0.0028 per
+    unit weight. With weights 1 / 0.5 on the last two (this class's first defaults), the model
+    had learned no phase at all (its complex loss was worse than that of an all-zero output);
+    with 30 / 10 the complex loss fell below that baseline within 100 steps while the magnitude
+    terms kept improving (``configs/speech16k.yaml`` documents the run).
+    """
 
     mrstft: float = 1.0
     mel: float = 2.0
-    complex_spec: float = 1.0
-    time_l1: float = 0.5
+    complex_spec: float = 30.0
+    time_l1: float = 10.0
     commit: float = 0.25
 
 
