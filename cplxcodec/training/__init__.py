@@ -8,7 +8,12 @@ from cplxcodec.training.callbacks import TorchThreads, TrainingSpeed, log_media,
 from cplxcodec.training.cli import CodecCLI, train_main
 from cplxcodec.training.data import AudioDataModule
 from cplxcodec.training.export import export_checkpoint, export_main, load_checkpoint_codec
-from cplxcodec.training.module import CodecModule, build_codec_config, warmup_cosine
+from cplxcodec.training.module import (
+    CodecModule,
+    anneal_factor,
+    build_codec_config,
+    warmup_cosine,
+)
 
 __all__ = [
     "AudioDataModule",
@@ -16,6 +21,7 @@ __all__ = [
     "CodecModule",
     "TorchThreads",
     "TrainingSpeed",
+    "anneal_factor",
     "build_codec_config",
     "export_checkpoint",
     "export_main",

@@ -19,7 +19,12 @@ Learning rate: linear warm-up over ``warmup_steps`` from 0 to ``lr``, then cosin
 ``lr * (r + (1 - r) (1 + cos(pi t)) / 2)`` with ``t = (step - warmup) / (max_steps_schedule -
 warmup)`` clipped to [0, 1] and floor ratio ``r = min_lr_ratio``; constant ``r * lr`` after
 ``max_steps_schedule``. Cosine (rather than exponential) decay reaches a known floor at a known
-step, independent of the run length the trainer happens to be given.
+step, independent of the run length the trainer happens to be given. Optional release anneal
+(the decay phase of a warmup-stable-decay schedule; Hu et al. 2024, "MiniCPM"; Hägele et al.
+2024, "Scaling Laws and Compute-Optimal Training Beyond Fixed Training Durations"): with
+``decay_start`` set, the multiplier is further scaled by a cosine from 1 down to ``min_lr_ratio``
+over ``decay_steps`` steps from ``decay_start`` on, so an unfinished long run can be annealed into
+a release snapshot while its pre-anneal checkpoint (kept aside) continues later at full rate.
 
 Exact resume: checkpoints hold the model (codebook EMA buffers included), optimizer, scheduler,
 loop counters (global step), the torch random state of every rank (quantizer dropout, k-means,
@@ -49,7 +54,7 @@ from cplxcodec.losses import CodecLoss, LossWeights
 from cplxcodec.models import CodecConfig, ComplexCodec, get_config
 from cplxcodec.optim import CAdam, CAdamW, complex_param_groups
 
-__all__ = ["CodecModule", "build_codec_config", "warmup_cosine"]
+__all__ = ["CodecModule", "anneal_factor", "build_codec_config", "warmup_cosine"]
 
 _OPTIMIZERS = ("cadam", "cadamw", "adam")
 _RNG_KEY = "cplxcodec_rng"
@@ -81,6 +86,15 @@ def warmup_cosine(step: int, warmup_steps: int, max_steps: int, min_ratio: float
     return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
+def anneal_factor(step: int, decay_start: int | None, decay_steps: int, min_ratio: float) -> float:
+    """Release-anneal multiplier: 1 before ``decay_start``, then a cosine to ``min_ratio`` over
+    ``decay_steps`` steps, ``min_ratio`` after (``decay_start=None``: always 1)."""
+    if decay_start is None or step < decay_start:
+        return 1.0
+    t = min(1.0, (step - decay_start) / max(1, decay_steps))
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 class CodecModule(pl.LightningModule):
     """Trains a codec with :class:`~cplxcodec.losses.CodecLoss` (rules in the module docstring).
 
@@ -95,6 +109,7 @@ class CodecModule(pl.LightningModule):
         weight_decay: L2 (cadam, adam) or decoupled (cadamw) decay of weight matrices/kernels;
             vectors, gains and biases are never decayed (:func:`complex_param_groups`).
         warmup_steps, max_steps_schedule, min_lr_ratio: the learning-rate schedule.
+        decay_start, decay_steps: optional release anneal (module docstring); ``None``: off.
         grad_clip: maximum global gradient norm (``<= 0``: no clipping, norm still logged).
         val_kbps: bitrates evaluated in validation; ``None``: 6 and 12 kbps where the model has
             them, else half and all of its stages.
@@ -117,6 +132,8 @@ class CodecModule(pl.LightningModule):
         warmup_steps: int = 1000,
         max_steps_schedule: int = 300_000,
         min_lr_ratio: float = 0.05,
+        decay_start: int | None = None,
+        decay_steps: int = 1000,
         grad_clip: float = 1.0,
         val_kbps: list[float] | None = None,
         val_metrics_clips: int = 4,
@@ -129,6 +146,11 @@ class CodecModule(pl.LightningModule):
         if lr <= 0 or warmup_steps < 0 or max_steps_schedule < 1 or not 0 <= min_lr_ratio <= 1:
             raise ValueError(
                 "need lr > 0, warmup_steps >= 0, max_steps_schedule >= 1, 0 <= min_lr_ratio <= 1"
+            )
+        if (decay_start is not None and decay_start < 0) or decay_steps < 1:
+            raise ValueError(
+                f"need decay_start >= 0 (or None) and decay_steps >= 1, got {decay_start}, "
+                f"{decay_steps}"
             )
         self.save_hyperparameters()
         self.automatic_optimization = False
@@ -160,7 +182,9 @@ class CodecModule(pl.LightningModule):
             opt = torch.optim.Adam(groups, **kwargs)
 
         def schedule(step: int) -> float:
-            return warmup_cosine(step, h.warmup_steps, h.max_steps_schedule, h.min_lr_ratio)
+            base = warmup_cosine(step, h.warmup_steps, h.max_steps_schedule, h.min_lr_ratio)
+            decay_start = h.get("decay_start")  # absent in checkpoints from before the option
+            return base * anneal_factor(step, decay_start, h.get("decay_steps", 1), h.min_lr_ratio)
 
         sched = LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -12,8 +12,31 @@ from torch.utils.data import DataLoader
 
 from cplxcodec.losses import LossOutput
 from cplxcodec.signals import speech_like
-from cplxcodec.training import CodecModule, build_codec_config, spectrogram_figure, warmup_cosine
+from cplxcodec.training import (
+    CodecModule,
+    anneal_factor,
+    build_codec_config,
+    spectrogram_figure,
+    warmup_cosine,
+)
 from cplxcodec.training.callbacks import figure_to_array
+
+
+def test_release_anneal_scales_the_schedule_down_after_decay_start():
+    f = [anneal_factor(s, 100, 50, 0.1) for s in range(0, 200)]
+    assert f[:101] == [1.0] * 101  # untouched up to and including decay_start
+    assert all(b < a for a, b in zip(f[100:150], f[101:151]))  # strictly falling over the span
+    assert f[125] == pytest.approx(0.55) and f[150:] == [pytest.approx(0.1)] * 50
+    assert [anneal_factor(s, None, 50, 0.1) for s in (0, 10**6)] == [1.0, 1.0]
+    m = CodecModule(model="speech16k", lr=1e-3, warmup_steps=0, max_steps_schedule=10**6,
+                    decay_start=3, decay_steps=2, min_lr_ratio=0.1)  # fmt: skip
+    sched = m.configure_optimizers()["lr_scheduler"]["scheduler"]
+    lrs = [sched.lr_lambdas[0](s) for s in range(7)]
+    assert lrs[:4] == [pytest.approx(1.0, rel=1e-6)] * 4
+    assert lrs[4] == pytest.approx(0.55, rel=1e-3)
+    assert lrs[5:] == [pytest.approx(0.1, rel=1e-3)] * 2
+    with pytest.raises(ValueError, match="decay_steps"):
+        CodecModule(model="speech16k", decay_start=5, decay_steps=0)
 
 
 def test_warmup_cosine_schedule():
