@@ -144,13 +144,6 @@ def test_file_falls_back_to_raw_codes_when_the_tables_do_not_fit_the_audio() -> 
 
 @pytest.mark.slow
 @pytest.mark.skipif(pretrained_path("speech16k") is None, reason="no bundled speech16k weights")
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (issues #6/#9): the trained speech16k codes use ~99% of every codebook, so "
-    "entropy coding saves only ~1% and a 10 s file lands ~1% above nominal (6.08 kbps at 6); "
-    "fix: retrain at hop 164 (97.6 frames/s, 5.85 kbps nominal, within 3%). strict: remove this "
-    "marker once the test passes",
-)
 @pytest.mark.parametrize("kbps", [6, 12])
 def test_bundled_model_file_bitrate_is_at_most_nominal(kbps) -> None:
     bundled = load_model("speech16k")

@@ -1,0 +1,41 @@
+"""The bundled ``speech16k`` on real recorded speech: the CMU ARCTIC sample shipped in the package.
+
+A floor under the quality measured when the model was bundled (``cplxcodec/zoo/README.md``), so a
+broken export, a wrong checkpoint or a regression anywhere on the coding path (analysis,
+quantizer, entropy coding, container, synthesis) shows up. The floors sit ~10 % under the
+measured figures; raise them whenever a better model is bundled.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cplxcodec.analysis import objective_metrics
+from cplxcodec.audio import load_audio
+from cplxcodec.cli import demo_sample_path
+from cplxcodec.models import load_model, pretrained_path
+
+#: kbps -> (PESQ-WB, STOI) floors; measured at bundling time: PESQ-WB 1.615 / STOI 0.860 at 6 kbps,
+#: 1.635 / 0.875 at 12 kbps (step 3100, 4.0 s sample)
+FLOORS = {6.0: (1.45, 0.80), 12.0: (1.47, 0.81)}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(pretrained_path("speech16k") is None, reason="no bundled speech16k weights")
+def test_bundled_model_keeps_its_quality_on_real_speech() -> None:
+    torch.set_num_threads(1)
+    codec = load_model("speech16k")
+    wav, sr = load_audio(demo_sample_path(), sample_rate=codec.sample_rate, mono=True)
+    x = wav[0]
+    scores = {}
+    for kbps, (pesq_floor, stoi_floor) in FLOORS.items():
+        data = codec.compress(x, sr, kbps, progress=False)
+        y, y_sr = codec.decompress(data, progress=False)
+        assert y_sr == sr and y.shape == (1, x.shape[-1])
+        m = objective_metrics(x, y.numpy()[0], sr)
+        scores[kbps] = m
+        assert m["pesq_wb"] >= pesq_floor, f"{kbps:g} kbps: PESQ-WB {m['pesq_wb']:.3f}"
+        assert m["stoi"] >= stoi_floor, f"{kbps:g} kbps: STOI {m['stoi']:.3f}"
+    # More stages never make it clearly worse.
+    assert scores[12.0]["stoi"] >= scores[6.0]["stoi"] - 0.01
