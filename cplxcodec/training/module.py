@@ -183,8 +183,7 @@ class CodecModule(pl.LightningModule):
 
         def schedule(step: int) -> float:
             base = warmup_cosine(step, h.warmup_steps, h.max_steps_schedule, h.min_lr_ratio)
-            decay_start = h.get("decay_start")  # absent in checkpoints from before the option
-            return base * anneal_factor(step, decay_start, h.get("decay_steps", 1), h.min_lr_ratio)
+            return base * anneal_factor(step, h.decay_start, h.decay_steps, h.min_lr_ratio)
 
         sched = LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
