@@ -15,7 +15,7 @@ paths relative to the CSV's folder unless ``--root``):
    ``bytes * 8 / duration`` of ``model.compress`` (entropy-coded) and of the same codes coded raw
    (fixed width), mean and worst segment, and how many segments exceed the nominal rate.
 
-Header and framing overhead (the JSON header, CRCs, chunk lengths, one extra code frame) are
+Header and framing overhead (container header, CRCs, chunk lengths, one extra code frame) are
 included in the file figures and not in the per-stage ones. With an untrained model the figures
 only show the script works (random codebooks leave most codes unused, which entropy coding
 exploits); run it again on the trained bundled model.

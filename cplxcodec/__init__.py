@@ -13,5 +13,5 @@ Subpackages (imported on demand, nothing runs at import time):
 - :mod:`cplxcodec.analysis` — codebook usage, phase fidelity, metrics, BD-rate, reports.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["__version__"]

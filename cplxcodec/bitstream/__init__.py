@@ -11,6 +11,7 @@ from cplxcodec.bitstream.container import (
     FORMAT_VERSION,
     MAGIC,
     MAX_HEADER_BYTES,
+    READ_VERSIONS,
     CplxHeader,
     pack,
     unpack,
@@ -38,6 +39,7 @@ from cplxcodec.bitstream.tables import quantize_counts, validate_table
 
 __all__ = [
     "FORMAT_VERSION",
+    "READ_VERSIONS",
     "MAGIC",
     "MAX_HEADER_BYTES",
     "BadMagicError",

@@ -1,21 +1,54 @@
-"""The ``.cplx`` file container: magic, version byte, CRC-protected JSON header and payload.
+"""The ``.cplx`` file container: magic, version byte, CRC-protected header and payload.
 
-Layout (all integers big-endian, written with :mod:`struct`; no pickle anywhere)::
+Two layouts exist; the version byte after the magic says which. This library writes version 2
+and reads both. All fixed-width integers are big-endian (:mod:`struct`); no pickle anywhere.
+
+**Version 2** (written since 0.2.0; a compact binary header, 60-80 bytes of framing per file)::
+
+    field                 encoding
+    magic b"CPLX"         4 bytes
+    format version        u8 = 2
+    header length H       varint
+    header                H bytes, the fields below in this order
+    header CRC32          u32, over every byte before it (magic .. header)
+    payload length P      varint
+    payload               P bytes (entropy-coded codes; opaque to the container)
+    payload CRC32         u32, over the payload length field and the payload
+
+    header field          encoding
+    model_name            varint byte length + UTF-8 (1-256 characters)
+    model_checksum        8 bytes (the 16 hex digits as raw bytes)
+    sample_rate           varint
+    channels              varint
+    num_samples           varint
+    kbps                  IEEE-754 binary64 (">d")
+    n_stages              varint
+    codebook_size         varint
+    frame_count           varint
+    chunk_frames          varint
+    entropy               varint byte length + ASCII name
+    extra                 varint byte length + UTF-8 JSON object (length 0 when empty)
+
+A *varint* is unsigned LEB128 (7 bits per byte, least significant group first, high bit set on
+every byte but the last), at most 10 bytes, and canonical: a trailing ``0x00`` group (an
+overlong encoding) is an error, so every header has exactly one byte string and
+``pack(*unpack(data)) == data`` for every valid file.
+
+**Version 1** (written by 0.1.x; read for compatibility, written only on request with
+``CplxHeader(format_version=1)``)::
 
     offset        size  field
     0             4     magic  b"CPLX"
-    4             1     format version (u8), currently 1
+    4             1     format version (u8) = 1
     5             4     header length H (u32)
     9             H     header: UTF-8 JSON object (the fields of :class:`CplxHeader`, short keys)
     9+H           4     CRC32 of bytes [0, 9+H)      (magic, version, length and header)
     13+H          8     payload length P (u64)
-    21+H          P     payload (entropy-coded codes; opaque to the container)
+    21+H          P     payload
     21+H+P        4     CRC32 of bytes [13+H, 21+H+P) (payload length and payload)
 
-The file is exactly ``25 + H + P`` bytes long; anything after the payload CRC is an error.
 The JSON header is written with sorted keys and no whitespace, so equal headers give equal
-bytes. A codec file's header is overhead on every file, so its keys are one letter (a header
-is about 150 bytes, 0.2 kbps on a 6-second file at 6 kbps)::
+bytes; its keys are one letter::
 
     key  field            key  field            key  field
     m    model_name       t    num_samples      n    frame_count
@@ -23,10 +56,17 @@ is about 150 bytes, 0.2 kbps on a 6-second file at 6 kbps)::
     r    sample_rate      k    n_stages         e    entropy
     c    channels         v    codebook_size    x    extra (omitted when empty)
 
-The format version lives only in the version byte. Readers check, in this order: magic, version (a newer version raises
-:class:`UnsupportedVersionError` before anything else is interpreted, since its layout may
-differ), lengths against the bytes actually present (so a lying length field can neither
-cause a large allocation nor a hang), header CRC, JSON and field validation, payload CRC.
+Why version 2: a version-1 file spends ~150 bytes on framing (1.2 kbit), which on a 5-second
+utterance is 0.24 kbps, more than the 0.15 kbps of headroom the bundled model keeps under its
+nominal 6 kbps; version 2 spends ~70 bytes (the ``speech16k`` files of every length from
+about 3 s up are at or below nominal; ``benchmarks/entropy_saving.py`` prints the figures).
+
+In both versions the format version lives only in the version byte, the file ends exactly
+after the payload CRC (anything after it is an error), and readers check, in this order:
+magic, version (a newer version raises :class:`UnsupportedVersionError` before anything else
+is interpreted, since its layout may differ), lengths against the bytes actually present (so a
+lying length field can neither cause a large allocation nor a hang), header CRC, header
+fields, payload CRC.
 
 CRC32 is :func:`zlib.crc32` (ISO-HDLC polynomial, as in zip and PNG); it detects all burst
 errors up to 32 bits and any single flipped bit. It is an integrity check, not a signature.
@@ -55,6 +95,7 @@ __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
     "MAX_HEADER_BYTES",
+    "READ_VERSIONS",
     "CplxHeader",
     "pack",
     "unpack",
@@ -63,8 +104,11 @@ __all__ = [
 MAGIC = b"CPLX"
 """First four bytes of every ``.cplx`` file."""
 
-FORMAT_VERSION = 1
-"""The newest (and only) container version this library writes and reads."""
+FORMAT_VERSION = 2
+"""The container version this library writes by default and the newest it reads."""
+
+READ_VERSIONS = (1, 2)
+"""Every container version :func:`unpack` reads (and :func:`pack` can write)."""
 
 MAX_HEADER_BYTES = 1 << 20
 """Upper bound on the JSON header size (1 MiB); larger length fields are rejected unread."""
@@ -72,6 +116,7 @@ MAX_HEADER_BYTES = 1 << 20
 _PREFIX = struct.Struct(">4sBI")  # magic, version, header length
 _CRC = struct.Struct(">I")
 _PAYLOAD_LEN = struct.Struct(">Q")
+_F64 = struct.Struct(">d")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _MAX_RATE = 768_000  # Hz; a larger rate in a header is corruption, not audio
 _KEYS = {
@@ -196,6 +241,58 @@ class CplxHeader:
             raise HeaderError(f"header field 'extra' is not JSON-serialisable: {err}") from None
         return text.encode("utf-8")
 
+    def to_binary_bytes(self) -> bytes:
+        """The version-2 binary header (see the module docstring); canonical, like the JSON."""
+        extra = b""
+        if self.extra:
+            extra = _extra_json(self.extra)
+        name = self.model_name.encode("utf-8")
+        entropy = self.entropy.encode("ascii")
+        return b"".join(
+            [
+                _varint(len(name)),
+                name,
+                bytes.fromhex(self.model_checksum),
+                _varint(self.sample_rate),
+                _varint(self.channels),
+                _varint(self.num_samples),
+                _F64.pack(self.kbps),
+                _varint(self.n_stages),
+                _varint(self.codebook_size),
+                _varint(self.frame_count),
+                _varint(self.chunk_frames),
+                _varint(len(entropy)),
+                entropy,
+                _varint(len(extra)),
+                extra,
+            ]
+        )
+
+    @classmethod
+    def from_binary_bytes(cls, raw: bytes) -> CplxHeader:
+        """Parse and validate a version-2 binary header; every failure is a :class:`HeaderError`."""
+        r = _HeaderReader(bytes(raw))
+        name = r.text("model_name", "utf-8")
+        checksum = r.take(8, "model_checksum").hex()
+        fields: dict[str, Any] = {"model_name": name, "model_checksum": checksum}
+        for key in ("sample_rate", "channels", "num_samples"):
+            fields[key] = r.varint(key)
+        (fields["kbps"],) = _F64.unpack(r.take(_F64.size, "kbps"))
+        for key in ("n_stages", "codebook_size", "frame_count", "chunk_frames"):
+            fields[key] = r.varint(key)
+        fields["entropy"] = r.text("entropy", "ascii")
+        extra_raw = r.take(r.varint("extra"), "extra")
+        if r.pos != len(r.data):
+            raise HeaderError(f"{len(r.data) - r.pos} unexpected byte(s) at the end of the header")
+        fields["extra"] = _parse_extra(extra_raw) if extra_raw else {}
+        header = cls(**fields, format_version=2)
+        if extra_raw and (not header.extra or _extra_json(header.extra) != extra_raw):
+            raise HeaderError(
+                "header field 'extra' is not canonical JSON (sorted keys, no whitespace, "
+                "a non-empty object; an empty one is written as length 0)"
+            )
+        return header
+
     @classmethod
     def from_json_bytes(cls, raw: bytes, format_version: int = FORMAT_VERSION) -> CplxHeader:
         """Parse and validate a JSON header; every failure is a :class:`HeaderError`."""
@@ -222,11 +319,99 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name} is not allowed")
 
 
+def _extra_json(extra: dict[str, Any]) -> bytes:
+    try:
+        text = json.dumps(
+            extra, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+    except (TypeError, ValueError) as err:
+        raise HeaderError(f"header field 'extra' is not JSON-serialisable: {err}") from None
+    return text.encode("utf-8")
+
+
+def _parse_extra(raw: bytes) -> Any:
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise HeaderError("header field 'extra' is not valid UTF-8") from None
+    except (ValueError, RecursionError) as err:
+        raise HeaderError(f"header field 'extra' is not valid JSON: {str(err)[:120]}") from None
+
+
+def _varint(value: int) -> bytes:
+    """Unsigned LEB128 of ``0 <= value < 2**70`` (canonical: no trailing zero groups)."""
+    if value < 0:
+        raise HeaderError(f"cannot write negative length or field value {value}")
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+_VARINT_MAX_BYTES = 10
+
+
+def _read_varint(data: bytes, pos: int, end: int, name: str) -> tuple[int | None, int]:
+    """``(value, next position)``; value ``None`` when ``data[pos:end]`` ends mid-varint.
+
+    Raises :class:`HeaderError` on an overlong (more than 10 bytes) or non-canonical varint.
+    """
+    value = 0
+    for i in range(_VARINT_MAX_BYTES):
+        if pos + i >= end:
+            return None, end
+        byte = data[pos + i]
+        value |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            if byte == 0 and i > 0:
+                raise HeaderError(f"{name} is an overlong varint (a redundant trailing zero byte)")
+            return value, pos + i + 1
+    raise HeaderError(f"{name} is a varint running past {_VARINT_MAX_BYTES} bytes")
+
+
+class _HeaderReader:
+    """Sequential reads from a version-2 header; running out of bytes is a HeaderError."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def varint(self, name: str) -> int:
+        value, self.pos = _read_varint(
+            self.data, self.pos, len(self.data), f"header field {name!r}"
+        )
+        if value is None:
+            raise HeaderError(f"header ends inside field {name!r}")
+        return value
+
+    def take(self, n: int, name: str) -> bytes:
+        if n > len(self.data) - self.pos:
+            raise HeaderError(
+                f"header field {name!r} needs {n} bytes, only {len(self.data) - self.pos} left"
+            )
+        self.pos += n
+        return self.data[self.pos - n : self.pos]
+
+    def text(self, name: str, encoding: str) -> str:
+        raw = self.take(self.varint(name), name)
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            raise HeaderError(f"header field {name!r} is not valid {encoding}") from None
+
+
 def pack(header: CplxHeader, payload: bytes) -> bytes:
     """Serialise ``header`` and ``payload`` into the bytes of a ``.cplx`` file.
 
+    The layout is the one of ``header.format_version`` (2 unless asked otherwise).
+
     Raises:
-        HeaderError: the header is invalid, too large, or uses another format version.
+        HeaderError: the header is invalid, too large, or asks for a version not written here.
         TypeError: ``payload`` is not bytes-like.
     """
     if not isinstance(header, CplxHeader):
@@ -234,20 +419,25 @@ def pack(header: CplxHeader, payload: bytes) -> bytes:
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
     header.__post_init__()  # fields may have been reassigned since construction
-    if header.format_version != FORMAT_VERSION:
+    version = header.format_version
+    if version not in READ_VERSIONS:
         raise HeaderError(
-            f"this library writes format version {FORMAT_VERSION}, not {header.format_version}"
+            f"this library writes format versions {list(READ_VERSIONS)}, not {version}"
         )
-    raw = header.to_json_bytes()
+    raw = header.to_json_bytes() if version == 1 else header.to_binary_bytes()
     if len(raw) > MAX_HEADER_BYTES:
         raise HeaderError(f"header is {len(raw)} bytes, above the {MAX_HEADER_BYTES}-byte limit")
-    head = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(raw)) + raw
-    body = _PAYLOAD_LEN.pack(len(payload)) + bytes(payload)
+    if version == 1:
+        head = _PREFIX.pack(MAGIC, 1, len(raw)) + raw
+        body = _PAYLOAD_LEN.pack(len(payload)) + bytes(payload)
+    else:
+        head = MAGIC + bytes([version]) + _varint(len(raw)) + raw
+        body = _varint(len(payload)) + bytes(payload)
     return b"".join([head, _CRC.pack(zlib.crc32(head)), body, _CRC.pack(zlib.crc32(body))])
 
 
 def unpack(data: bytes) -> tuple[CplxHeader, bytes]:
-    """Parse the bytes of a ``.cplx`` file into its header and payload.
+    """Parse the bytes of a ``.cplx`` file (either version) into its header and payload.
 
     Lengths are checked against ``len(data)`` before anything is sliced, so corrupted or
     hostile input costs at most O(len(data)) time and memory.
@@ -262,9 +452,9 @@ def unpack(data: bytes) -> tuple[CplxHeader, bytes]:
     size = len(data)
     if data[: len(MAGIC)] != MAGIC[: min(size, len(MAGIC))]:
         raise BadMagicError(f"not a .cplx file: expected magic bytes {MAGIC!r}, found {data[:4]!r}")
-    if size < _PREFIX.size:
-        raise TruncatedError(f"file is truncated: {size} bytes, the fixed prefix needs 9")
-    _, version, header_len = _PREFIX.unpack_from(data, 0)
+    if size <= len(MAGIC):
+        raise TruncatedError(f"file is truncated: {size} bytes, ending before the version byte")
+    version = data[len(MAGIC)]
     if version > FORMAT_VERSION:
         raise UnsupportedVersionError(
             f"file uses .cplx format version {version}, newer than version {FORMAT_VERSION} "
@@ -272,11 +462,24 @@ def unpack(data: bytes) -> tuple[CplxHeader, bytes]:
         )
     if version < 1:
         raise UnsupportedVersionError(f"file has invalid .cplx format version {version}")
+
+    # Header length, header, header CRC.
+    if version == 1:
+        if size < _PREFIX.size:
+            raise TruncatedError(f"file is truncated: {size} bytes, the fixed prefix needs 9")
+        _, _, header_len = _PREFIX.unpack_from(data, 0)
+        header_start = _PREFIX.size
+    else:
+        header_len, header_start = _read_varint(
+            data, len(MAGIC) + 1, size, "the header length field"
+        )
+        if header_len is None:
+            raise TruncatedError("file is truncated inside the header length field")
     if header_len > MAX_HEADER_BYTES:
         raise HeaderError(
             f"header length field says {header_len} bytes, above the {MAX_HEADER_BYTES}-byte limit"
         )
-    header_end = _PREFIX.size + header_len
+    header_end = header_start + header_len
     if size < header_end + _CRC.size:
         raise TruncatedError(
             f"file is truncated: header of {header_len} bytes and its CRC need "
@@ -285,13 +488,25 @@ def unpack(data: bytes) -> tuple[CplxHeader, bytes]:
     (header_crc,) = _CRC.unpack_from(data, header_end)
     if zlib.crc32(data[:header_end]) != header_crc:
         raise ChecksumError("header CRC32 mismatch: the header is corrupted")
-    header = CplxHeader.from_json_bytes(data[_PREFIX.size : header_end], version)
+    raw_header = data[header_start:header_end]
+    if version == 1:
+        header = CplxHeader.from_json_bytes(raw_header, 1)
+    else:
+        header = CplxHeader.from_binary_bytes(raw_header)
 
+    # Payload length, payload, payload CRC.
     body_start = header_end + _CRC.size
-    if size < body_start + _PAYLOAD_LEN.size:
-        raise TruncatedError("file is truncated: the payload length field is missing")
-    (payload_len,) = _PAYLOAD_LEN.unpack_from(data, body_start)
-    payload_start = body_start + _PAYLOAD_LEN.size
+    if version == 1:
+        if size < body_start + _PAYLOAD_LEN.size:
+            raise TruncatedError("file is truncated: the payload length field is missing")
+        (payload_len,) = _PAYLOAD_LEN.unpack_from(data, body_start)
+        payload_start = body_start + _PAYLOAD_LEN.size
+    else:
+        payload_len, payload_start = _read_varint(
+            data, body_start, size, "the payload length field"
+        )
+        if payload_len is None:
+            raise TruncatedError("file is truncated: the payload length field is missing or cut")
     available = size - payload_start - _CRC.size
     if payload_len > available:
         raise TruncatedError(

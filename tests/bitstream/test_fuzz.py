@@ -1,16 +1,15 @@
 """Fuzzing: mutated .cplx files through unpack + payload decode raise only BitstreamError.
 
 Two kinds of damage: raw edits of the whole file (flips, insertions, deletions, truncation,
-overwritten length fields), which the CRCs mostly catch, and edits of the header JSON or the
-payload followed by *recomputed* CRCs, which reach the JSON parser, the field validation and
-the entropy decoders. Every outcome must be a clean :class:`BitstreamError` or a successful
+overwritten length fields), which the CRCs mostly catch, and edits of the header (the binary
+header of version 2 or the JSON of version 1) or the payload followed by *recomputed* CRCs,
+which reach the header parsers, the field validation and the entropy decoders. Every outcome must be a clean :class:`BitstreamError` or a successful
 decode with codes of the stated shape in ``[0, V)``; no other exception, no hang.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import struct
 import zlib
 
@@ -68,6 +67,25 @@ def assemble(header_json: bytes, payload: bytes, header_len: int | None = None,
     return head + struct.pack(">I", zlib.crc32(head)) + body + struct.pack(">I", zlib.crc32(body))
 
 
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((value & 0x7F) | (0x80 if value >> 7 else 0))
+        value >>= 7
+        if not value:
+            return bytes(out)
+
+
+def assemble_v2(header_bin: bytes, payload: bytes, header_len: int | None = None,
+                payload_len: int | None = None) -> bytes:
+    """A version-2 file with correct CRCs around possibly lying length fields."""
+    hl = len(header_bin) if header_len is None else header_len
+    pl = len(payload) if payload_len is None else payload_len
+    head = MAGIC + b"\x02" + varint(hl) + header_bin
+    body = varint(pl) + payload
+    return head + struct.pack(">I", zlib.crc32(head)) + body + struct.pack(">I", zlib.crc32(body))
+
+
 def decode_file(data: bytes) -> None:
     """Everything a decoder does with untrusted bytes; only BitstreamError may escape."""
     try:
@@ -122,13 +140,19 @@ def run_one(mode: str, edits: list, header_len: int | None, payload_len: int | N
             decode_file(mutate(pack(CplxHeader.from_json_bytes(header_json), payload), edits))
         elif mode == "header":
             decode_file(assemble(mutate(header_json, edits), payload))
+        elif mode == "header2":
+            header_bin = CplxHeader.from_json_bytes(header_json).to_binary_bytes()
+            decode_file(assemble_v2(mutate(header_bin, edits), payload))
+        elif mode == "lengths2":
+            header_bin = CplxHeader.from_json_bytes(header_json).to_binary_bytes()
+            decode_file(assemble_v2(header_bin, payload, header_len, payload_len))
         elif mode == "payload":
             decode_file(assemble(header_json, mutate(payload, edits)))
         else:
             decode_file(assemble(header_json, payload, header_len, payload_len))
 
 
-MODES = st.sampled_from(["file", "header", "payload", "lengths"])
+MODES = st.sampled_from(["file", "header", "header2", "payload", "lengths", "lengths2"])
 _COMMON = {"deadline": None, "derandomize": True,
            "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]}
 
@@ -147,12 +171,19 @@ def test_mutated_files_fail_cleanly_long(mode, edits, header_len, payload_len) -
 
 
 def test_header_value_mutations_with_valid_crc() -> None:
-    """Semantic lies in an otherwise valid header: huge sizes must not allocate or hang."""
+    """Semantic lies in an otherwise valid header: huge sizes must not allocate or hang.
+
+    The lies are valid field values, so both layouts' files unpack and reach the payload
+    decoders, which must refuse them cleanly (or decode codes of the stated shape).
+    """
     for header_json, payload in base_files():
         for field, value in [("frame_count", 1 << 50), ("n_stages", 4096), ("channels", 255),
                              ("chunk_frames", 1), ("frame_count", 0), ("frame_count", 39),
                              ("codebook_size", 1 << 24), ("entropy", "none"),
                              ("entropy", "categorical"), ("n_stages", 2)]:
-            fields = json.loads(header_json)
-            fields[field] = value
-            decode_file(assemble(json.dumps(fields).encode(), payload))
+            header = CplxHeader.from_json_bytes(header_json)
+            setattr(header, field, value)
+            for data in (assemble(header.to_json_bytes(), payload),
+                         assemble_v2(header.to_binary_bytes(), payload)):
+                assert getattr(unpack(data)[0], field) == value
+                decode_file(data)

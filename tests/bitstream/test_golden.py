@@ -64,8 +64,12 @@ def current_digests() -> dict[str, str]:
         num_samples=FRAMES * 320, kbps=6.0, n_stages=STAGES, codebook_size=SIZE,
         frame_count=FRAMES, chunk_frames=64, entropy=model.name,
     )
-    container = pack(header, encode_payload(model, codes[None], chunk_frames=64))
+    payload = encode_payload(model, codes[None], chunk_frames=64)
+    container = pack(header, payload)
     assert unpack(container)[0] == header
+    header_v1 = CplxHeader(**{**header.__dict__, "format_version": 1})
+    container_v1 = pack(header_v1, payload)  # the old layout, still readable and writable
+    assert unpack(container_v1) == (header_v1, payload)
     np.testing.assert_array_equal(model.decode(entropy, STAGES, FRAMES), codes)
 
     def sha(data: bytes) -> str:
@@ -76,6 +80,7 @@ def current_digests() -> dict[str, str]:
         "entropy_sha256": sha(entropy),
         "raw_sha256": sha(raw),
         "container_sha256": sha(container),
+        "container_v1_sha256": sha(container_v1),
     }
 
 
