@@ -4,6 +4,7 @@ Subcommands, each ``main(argv) -> int``; errors go to stderr with a non-zero exi
 
 - ``encode IN OUT --kbps {6,12} [--model NAME|PATH] [--force]``: audio file → ``.cplx``
 - ``decode IN OUT [--model NAME|PATH] [--force]``: ``.cplx`` → audio file
+- ``info FILE [FILE ...] [--json]``: what a ``.cplx`` file holds (checked, no model needed)
 - ``train fit --config FILE``: training through LightningCLI (:mod:`cplxcodec.training.cli`)
 - ``eval`` / ``report``: objective evaluation and HTML report (:mod:`cplxcodec.analysis.commands`)
 - ``demo [--out DIR]``: encode/decode the bundled speech sample at 6 and 12 kbps, print bitrates
@@ -17,12 +18,22 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["main", "entry_point", "encode_main", "decode_main", "demo_main", "demo_sample_path"]
+__all__ = [
+    "main",
+    "entry_point",
+    "encode_main",
+    "decode_main",
+    "info_main",
+    "file_info",
+    "demo_main",
+    "demo_sample_path",
+]
 
-_HELP = """usage: cplxcodec {encode,decode,train,eval,report,demo} ...
+_HELP = """usage: cplxcodec {encode,decode,info,train,eval,report,demo} ...
 
   encode IN OUT --kbps 6|12 [--model NAME|PATH] [--force]   compress an audio file to .cplx
   decode IN OUT [--model NAME|PATH] [--force]                decode a .cplx file to audio
+  info FILE [FILE ...] [--json]                               show and check .cplx files
   train fit --config FILE [...]                               train a codec (LightningCLI)
   eval --model M --data DIR --kbps 6 12 [--baselines ...]    objective metrics (JSON)
   report --model M --data DIR --kbps 6 12 --out report.html  HTML diagnostic report
@@ -130,6 +141,94 @@ def decode_main(argv: list[str]) -> int:
     return 0
 
 
+def file_info(data: bytes) -> dict:
+    """What a ``.cplx`` file holds, from its header (CRCs and lengths checked; no model needed).
+
+    Returns a JSON-serialisable dict: the header fields, ``format_version``, ``bytes``,
+    ``seconds`` (original length), ``actual_kbps`` (file size × 8 / duration; ``None`` for an
+    empty file), ``code_kbps`` (the fixed-width code rate before entropy coding), ``chunks``
+    and ``framing_bytes`` (file size minus payload).
+
+    Raises:
+        BitstreamError: the bytes are not a valid ``.cplx`` file (the message says why).
+    """
+    import math
+    from dataclasses import asdict
+
+    from cplxcodec.bitstream import chunk_count, unpack
+
+    header, payload = unpack(data)
+    seconds = header.num_samples / header.sample_rate
+    info = asdict(header)
+    frames_per_second = header.frame_count / seconds if seconds > 0 else None
+    bits_per_frame = header.n_stages * math.ceil(math.log2(header.codebook_size))
+    info.update(
+        bytes=len(data),
+        seconds=seconds,
+        actual_kbps=len(data) * 8 / seconds / 1000 if seconds > 0 else None,
+        code_kbps=(
+            bits_per_frame * frames_per_second / 1000 if frames_per_second is not None else None
+        ),
+        chunks=header.channels * chunk_count(header.frame_count, header.chunk_frames),
+        framing_bytes=len(data) - len(payload),
+    )
+    return info
+
+
+def _format_info(path: Path, info: dict) -> str:
+    def kbps(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f} kbps"
+
+    coding = "raw fixed-width codes" if info["entropy"] == "none" else info["entropy"]
+    lines = [
+        f"{path}: .cplx format version {info['format_version']}, {info['bytes']} bytes "
+        f"({info['framing_bytes']} of framing)",
+        f"  model      {info['model_name']} (checksum {info['model_checksum']})",
+        f"  audio      {info['channels']} ch, {info['sample_rate']} Hz, "
+        f"{info['num_samples']} samples ({info['seconds']:.3f} s)",
+        f"  bitrate    nominal {info['kbps']:g} kbps, actual {kbps(info['actual_kbps'])}, "
+        f"codes {kbps(info['code_kbps'])}",
+        f"  codes      {info['n_stages']} stages x {info['codebook_size']} entries, "
+        f"{info['frame_count']} frames, {info['chunks']} chunk(s), coding: {coding}",
+    ]
+    if info["extra"]:
+        lines.append(f"  extra      {info['extra']}")
+    return "\n".join(lines)
+
+
+def info_main(argv: list[str]) -> int:
+    """``cplxcodec info FILE [FILE ...] [--json]``: show and check ``.cplx`` files.
+
+    Every file is checked (magic, version, lengths, CRCs, header fields) without a model; a bad
+    file prints its error and the others are still shown. Exit code 1 if any file is bad.
+    """
+    p = argparse.ArgumentParser(prog="cplxcodec info", description=info_main.__doc__)
+    p.add_argument("files", type=Path, nargs="+", help=".cplx files")
+    p.add_argument("--json", action="store_true", help="one JSON list of per-file dicts")
+    a = p.parse_args(argv)
+    import json
+
+    from cplxcodec.bitstream import BitstreamError
+
+    records, failed = [], 0
+    for path in a.files:
+        try:
+            if not path.is_file():
+                raise FileNotFoundError(f"file not found: {path}")
+            info = file_info(path.read_bytes())
+        except (BitstreamError, OSError) as e:
+            failed += 1
+            _error(f"{path}: {_describe(e)}")
+            records.append({"file": str(path), "error": _describe(e)})
+            continue
+        records.append({"file": str(path), **info})
+        if not a.json:
+            print(_format_info(path, info))
+    if a.json:
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+    return 1 if failed else 0
+
+
 def demo_sample_path() -> Path:
     """The bundled CMU ARCTIC utterance (16 kHz mono, 4 s; see ``cplxcodec/assets/README.md``)."""
     return Path(str(resources.files("cplxcodec").joinpath("assets", "arctic_a0007.wav")))
@@ -162,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         return encode_main(rest)
     if cmd == "decode":
         return decode_main(rest)
+    if cmd == "info":
+        return info_main(rest)
     if cmd == "demo":
         return demo_main(rest)
     if cmd == "train":

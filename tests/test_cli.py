@@ -290,3 +290,45 @@ def test_missing_cplx_and_bad_output_extension(tmp_path, model_file, cplx_file, 
     code = decode(cplx_file, tmp_path / "o.mp3", model_file)
     assert_clean_error(code, capsys, "unsupported extension")
     assert load_model(model_file).checksum()[:16] == unpack(cplx_file.read_bytes())[0].model_checksum
+
+
+# --------------------------------------------------------------------------------- info
+def test_info_shows_and_checks_files_without_a_model(tmp_path, cplx_file, capsys):
+    import json
+
+    data = cplx_file.read_bytes()
+    header, payload = unpack(data)
+    assert main(["info", str(cplx_file)]) == 0
+    out = capsys.readouterr().out
+    assert ".cplx format version 2" in out and "tiny-cli" in out and "nominal 6 kbps" in out
+    assert f"{len(data)} bytes ({len(data) - len(payload)} of framing)" in out
+    assert main(["info", str(cplx_file), "--json"]) == 0
+    (rec,) = json.loads(capsys.readouterr().out)
+    assert rec["model_name"] == "tiny-cli" and rec["bytes"] == len(data)
+    assert rec["seconds"] == pytest.approx(0.8) and rec["frame_count"] == header.frame_count
+    assert rec["actual_kbps"] == pytest.approx(len(data) * 8 / 0.8 / 1000)
+    # fixed-width rate: 6 stages at 6 kbps x 10 bits per code, over the file's frames
+    assert header.n_stages == 6
+    assert rec["code_kbps"] == pytest.approx(header.frame_count * 60 / 0.8 / 1000)
+    old = tmp_path / "old.cplx"  # a version-1 file reads the same
+    old.write_bytes(pack(CplxHeader(**{**header.__dict__, "format_version": 1}), payload))
+    assert main(["info", str(old), "--json"]) == 0
+    (rec1,) = json.loads(capsys.readouterr().out)
+    assert rec1["format_version"] == 1 and rec1["framing_bytes"] > rec["framing_bytes"]
+    assert {k: v for k, v in rec1.items() if k not in ("file", "format_version", "bytes",
+            "actual_kbps", "framing_bytes")} == {k: v for k, v in rec.items() if k not in (
+            "file", "format_version", "bytes", "actual_kbps", "framing_bytes")}  # fmt: skip
+
+
+def test_info_reports_every_bad_file_and_still_shows_the_good_ones(tmp_path, cplx_file, capsys):
+    data = cplx_file.read_bytes()
+    (tmp_path / "cut.cplx").write_bytes(data[:-3])
+    (tmp_path / "flip.cplx").write_bytes(data[:-10] + bytes([data[-10] ^ 1]) + data[-9:])
+    files = [tmp_path / "cut.cplx", cplx_file, tmp_path / "flip.cplx", tmp_path / "none.cplx"]
+    code = main(["info", *map(str, files)])
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err
+    assert str(cplx_file) in captured.out and "cut.cplx" not in captured.out
+    err = captured.err.lower()
+    assert "cut.cplx: file is truncated" in err and "flip.cplx: payload crc32" in err
+    assert "none.cplx: file not found" in err
