@@ -197,29 +197,34 @@ def compress(
         ]
     )
     chunk_frames = max(1, int(chunk_seconds * cfg.frame_rate))
+    checksum = model.checksum()[:16]
+
+    def file_with(coder) -> bytes:
+        header = CplxHeader(
+            model_name=cfg.name,
+            model_checksum=checksum,
+            sample_rate=int(sample_rate),
+            channels=channels,
+            num_samples=num_samples,
+            kbps=float(kbps),
+            n_stages=k,
+            codebook_size=cfg.codebook_size,
+            frame_count=codes.shape[-1],
+            chunk_frames=chunk_frames,
+            entropy=getattr(coder, "name", "none"),
+        )
+        return pack(header, encode_payload(coder, codes, chunk_frames))
+
     coder = _coder(model)
-    payload = encode_payload(coder, codes, chunk_frames)
+    data = file_with(coder)
     if not isinstance(coder, RawCodeCoder):
         # Never worse than fixed-width codes: audio unlike the tables' training data (another
-        # speaker, language or recording chain) can cost more bits under them than raw.
-        raw = RawCodeCoder(cfg.codebook_size)
-        raw_payload = encode_payload(raw, codes, chunk_frames)
-        if len(raw_payload) < len(payload):
-            coder, payload = raw, raw_payload
-    header = CplxHeader(
-        model_name=cfg.name,
-        model_checksum=model.checksum()[:16],
-        sample_rate=int(sample_rate),
-        channels=channels,
-        num_samples=num_samples,
-        kbps=float(kbps),
-        n_stages=k,
-        codebook_size=cfg.codebook_size,
-        frame_count=codes.shape[-1],
-        chunk_frames=chunk_frames,
-        entropy=getattr(coder, "name", "none"),
-    )
-    return pack(header, payload)
+        # speaker, language or recording chain) can cost more bits under them than raw. Whole
+        # files are compared: the coding's name is in the header ("none" is the shortest).
+        raw = file_with(RawCodeCoder(cfg.codebook_size))
+        if len(raw) < len(data):
+            data = raw
+    return data
 
 
 def decompress(

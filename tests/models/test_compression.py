@@ -143,6 +143,42 @@ def test_file_falls_back_to_raw_codes_when_the_tables_do_not_fit_the_audio() -> 
     assert sr == 16000 and torch.allclose(y, ref, atol=1e-5)
 
 
+class _SmallerPayloadLongerName:
+    """A coder whose payload is 3 bytes under raw codes but whose name costs 20 header bytes."""
+
+    name = "a-coder-with-a-long-name"
+
+    def __init__(self, codebook_size: int) -> None:
+        self.codebook_size = codebook_size
+        self._raw = RawCodeCoder(codebook_size)
+
+    def encode(self, codes: np.ndarray) -> bytes:
+        return self._raw.encode(codes)[:-3]
+
+    def decode(self, data: bytes, n_stages: int, n_frames: int) -> np.ndarray:
+        raise AssertionError("a file that does not use this coder must not decode with it")
+
+
+def test_raw_fallback_compares_whole_files_not_payloads(monkeypatch) -> None:
+    """Found on the bundled model: 4 s files whose entropy payload saved 1-5 bytes over raw
+    codes kept it, though the longer coding name in the header made the file 2-6 bytes larger
+    (6.008 kbps at 6). The choice must be made on the whole file."""
+    m = make_model(seed=1)
+    m.entropy_model = _SmallerPayloadLongerName(m.codebook_size)
+    monkeypatch.setattr(m, "checksum", lambda: "0123456789abcdef" * 4)
+    wav = speech_like(2.0, 16000, seed=3)
+    data = m.compress(wav, 16000, 6, progress=False)
+    header, payload = unpack(data)
+    codes = m.encode(torch.from_numpy(wav)[None, None], 6).numpy()
+    smaller = encode_payload(m.entropy_model, codes, header.chunk_frames)
+    assert len(smaller) < len(payload)  # the coder's payload is smaller ...
+    long_named = pack(CplxHeader(**{**header.__dict__, "entropy": m.entropy_model.name}), smaller)
+    assert len(long_named) > len(data)  # ... its file is larger, so the raw-coded file is kept
+    assert header.entropy == "none"
+    y, sr = m.decompress(data, progress=False)
+    assert sr == 16000 and y.shape == (1, 32000)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(pretrained_path("speech16k") is None, reason="no bundled speech16k weights")
 @pytest.mark.parametrize("kbps", [6, 12])
