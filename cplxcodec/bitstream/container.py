@@ -3,7 +3,7 @@
 Two layouts exist; the version byte after the magic says which. This library writes version 2
 and reads both. All fixed-width integers are big-endian (:mod:`struct`); no pickle anywhere.
 
-**Version 2** (written since 0.2.0; a compact binary header, 60-80 bytes of framing per file)::
+**Version 2** (written since 0.2.0; a compact binary header, 60-70 bytes of framing per file)::
 
     field                 encoding
     magic b"CPLX"         4 bytes
@@ -59,7 +59,7 @@ bytes; its keys are one letter::
 Why version 2: a version-1 file spends ~150 bytes on framing (1.2 kbit), which on a 5-second
 utterance is 0.24 kbps, more than the 0.15 kbps of headroom the bundled model keeps under its
 nominal 6 kbps; version 2 spends ~70 bytes (the ``speech16k`` files of every length from
-about 3 s up are at or below nominal; ``benchmarks/entropy_saving.py`` prints the figures).
+about 4 s up are at or below nominal; ``benchmarks/entropy_saving.py`` prints the figures).
 
 In both versions the format version lives only in the version byte, the file ends exactly
 after the payload CRC (anything after it is an error), and readers check, in this order:
@@ -229,23 +229,13 @@ class CplxHeader:
         obj = {_KEYS[k]: v for k, v in asdict(self).items() if k in _KEYS}
         if not obj["x"]:
             del obj["x"]
-        try:
-            text = json.dumps(
-                obj,
-                sort_keys=True,
-                separators=(",", ":"),
-                ensure_ascii=False,
-                allow_nan=False,
-            )
-        except (TypeError, ValueError) as err:
-            raise HeaderError(f"header field 'extra' is not JSON-serialisable: {err}") from None
-        return text.encode("utf-8")
+        return _canonical_json(obj)
 
     def to_binary_bytes(self) -> bytes:
         """The version-2 binary header (see the module docstring); canonical, like the JSON."""
         extra = b""
         if self.extra:
-            extra = _extra_json(self.extra)
+            extra = _canonical_json(self.extra)
         name = self.model_name.encode("utf-8")
         entropy = self.entropy.encode("ascii")
         return b"".join(
@@ -284,9 +274,9 @@ class CplxHeader:
         extra_raw = r.take(r.varint("extra"), "extra")
         if r.pos != len(r.data):
             raise HeaderError(f"{len(r.data) - r.pos} unexpected byte(s) at the end of the header")
-        fields["extra"] = _parse_extra(extra_raw) if extra_raw else {}
+        fields["extra"] = _load_json(extra_raw, "header field 'extra'") if extra_raw else {}
         header = cls(**fields, format_version=2)
-        if extra_raw and (not header.extra or _extra_json(header.extra) != extra_raw):
+        if extra_raw and (not header.extra or _canonical_json(header.extra) != extra_raw):
             raise HeaderError(
                 "header field 'extra' is not canonical JSON (sorted keys, no whitespace, "
                 "a non-empty object; an empty one is written as length 0)"
@@ -296,12 +286,7 @@ class CplxHeader:
     @classmethod
     def from_json_bytes(cls, raw: bytes, format_version: int = FORMAT_VERSION) -> CplxHeader:
         """Parse and validate a JSON header; every failure is a :class:`HeaderError`."""
-        try:
-            obj = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-        except UnicodeDecodeError:
-            raise HeaderError("header is not valid UTF-8") from None
-        except (ValueError, RecursionError) as err:
-            raise HeaderError(f"header is not valid JSON: {str(err)[:120]}") from None
+        obj = _load_json(raw, "header")
         if not isinstance(obj, dict):
             raise HeaderError(f"header must be a JSON object, got {type(obj).__name__}")
         unknown = sorted(set(obj) - set(_FIELDS))
@@ -319,23 +304,26 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name} is not allowed")
 
 
-def _extra_json(extra: dict[str, Any]) -> bytes:
+def _canonical_json(obj: Any) -> bytes:
+    """UTF-8 JSON with sorted keys and no whitespace (one byte string per value); only the
+    'extra' field can hold values JSON cannot represent, so failures name it."""
     try:
         text = json.dumps(
-            extra, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
         )
     except (TypeError, ValueError) as err:
         raise HeaderError(f"header field 'extra' is not JSON-serialisable: {err}") from None
     return text.encode("utf-8")
 
 
-def _parse_extra(raw: bytes) -> Any:
+def _load_json(raw: bytes, what: str) -> Any:
+    """Parse UTF-8 JSON (no NaN/Infinity); failures are :class:`HeaderError` naming ``what``."""
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
-        raise HeaderError("header field 'extra' is not valid UTF-8") from None
+        raise HeaderError(f"{what} is not valid UTF-8") from None
     except (ValueError, RecursionError) as err:
-        raise HeaderError(f"header field 'extra' is not valid JSON: {str(err)[:120]}") from None
+        raise HeaderError(f"{what} is not valid JSON: {str(err)[:120]}") from None
 
 
 def _varint(value: int) -> bytes:
