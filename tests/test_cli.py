@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from _support import tiny_config
 
 from cplxcodec.audio import load_audio, save_audio
 from cplxcodec.bitstream import CodeEntropyModel, CplxHeader, pack, unpack
 from cplxcodec.cli import entry_point, main
 from cplxcodec.models import (
-    CodecConfig,
     ComplexCodec,
     load_model,
     pretrained_path,
@@ -35,11 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _tiny(seed: int) -> ComplexCodec:
     torch.manual_seed(seed)
-    cfg = CodecConfig(
-        name="tiny-cli", channels=(4, 8), freq_strides=(8, 4), res_blocks=1, dilations=(1,),
-        attn_layers=1, attn_heads=4, attn_window=8, latent_dim=8, n_stages=12,
-        codebook_size=1024,
-    )  # fmt: skip
+    cfg = tiny_config(name="tiny-cli")
     return ComplexCodec(cfg).eval()
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-import zlib
 
 import pytest
+from _support import frame_container, varint
 
 from cplxcodec.bitstream import (
     FORMAT_VERSION,
@@ -49,11 +49,9 @@ def make_header(**changes: object) -> CplxHeader:
     return CplxHeader(**fields)
 
 
-def rebuild(header_json: bytes, payload: bytes = b"xyz", version: int = 1) -> bytes:
+def rebuild(header_json: bytes, payload: bytes = b"xyz") -> bytes:
     """A version-1 file with arbitrary header bytes but correct lengths and CRCs."""
-    head = struct.pack(">4sBI", MAGIC, version, len(header_json)) + header_json
-    body = struct.pack(">Q", len(payload)) + payload
-    return head + struct.pack(">I", zlib.crc32(head)) + body + struct.pack(">I", zlib.crc32(body))
+    return frame_container(header_json, payload, version=1)
 
 
 def test_round_trip_preserves_header_and_payload() -> None:
@@ -238,19 +236,10 @@ def test_missing_unknown_and_mistyped_fields_with_valid_crc() -> None:
     with pytest.raises(HeaderError, match="channels"):
         unpack(rebuild(encoded({**good, "c": "2"})))
     with pytest.raises(HeaderError, match="unknown.*format_version"):  # the version byte rules
-        unpack(rebuild(encoded({**good, "format_version": 2}), version=1))
+        unpack(rebuild(encoded({**good, "format_version": 2})))
 
 
 # ----------------------------------------------------------------------- version 2 in detail
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((value & 0x7F) | (0x80 if value >> 7 else 0))
-        value >>= 7
-        if not value:
-            return bytes(out)
 
 
 def rebuild_v2(
@@ -259,10 +248,8 @@ def rebuild_v2(
     header_len: bytes | None = None,
     payload_len: bytes | None = None,
 ) -> bytes:
-    """A version-2 file around arbitrary header bytes, with correct CRCs."""
-    head = MAGIC + b"\x02" + (varint(len(header)) if header_len is None else header_len) + header
-    body = (varint(len(payload)) if payload_len is None else payload_len) + payload
-    return head + struct.pack(">I", zlib.crc32(head)) + body + struct.pack(">I", zlib.crc32(body))
+    """A version-2 file around arbitrary header bytes (and raw length fields), correct CRCs."""
+    return frame_container(header, payload, header_len=header_len, payload_len=payload_len)
 
 
 def test_varints_match_leb128() -> None:

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import functools
 import struct
-import zlib
 
 import numpy as np
 import pytest
+from _support import frame_container
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cplxcodec.bitstream import (
-    MAGIC,
     BitstreamError,
     CodeEntropyModel,
     CplxHeader,
@@ -59,31 +58,15 @@ def base_files() -> tuple[tuple[bytes, bytes], ...]:
 
 def assemble(header_json: bytes, payload: bytes, header_len: int | None = None,
              payload_len: int | None = None) -> bytes:
-    """A file with correct CRCs around possibly lying length fields."""
-    hl = len(header_json) if header_len is None else header_len
-    pl = len(payload) if payload_len is None else payload_len
-    head = struct.pack(">4sBI", MAGIC, 1, hl) + header_json
-    body = struct.pack(">Q", pl) + payload
-    return head + struct.pack(">I", zlib.crc32(head)) + body + struct.pack(">I", zlib.crc32(body))
-
-
-def varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((value & 0x7F) | (0x80 if value >> 7 else 0))
-        value >>= 7
-        if not value:
-            return bytes(out)
+    """A version-1 file with correct CRCs around possibly lying length fields."""
+    return frame_container(header_json, payload, version=1, header_len=header_len,
+                           payload_len=payload_len)
 
 
 def assemble_v2(header_bin: bytes, payload: bytes, header_len: int | None = None,
                 payload_len: int | None = None) -> bytes:
     """A version-2 file with correct CRCs around possibly lying length fields."""
-    hl = len(header_bin) if header_len is None else header_len
-    pl = len(payload) if payload_len is None else payload_len
-    head = MAGIC + b"\x02" + varint(hl) + header_bin
-    body = varint(pl) + payload
-    return head + struct.pack(">I", zlib.crc32(head)) + body + struct.pack(">I", zlib.crc32(body))
+    return frame_container(header_bin, payload, header_len=header_len, payload_len=payload_len)
 
 
 def decode_file(data: bytes) -> None:

@@ -6,6 +6,7 @@ codes must be informative); training behaviour is in ``test_overfit.py``.
 
 from __future__ import annotations
 
+import _support
 import numpy as np
 import pytest
 import torch
@@ -16,11 +17,7 @@ from cplxcodec.signals import chirp, noise, speech_like
 
 
 def tiny_config(**overrides) -> CodecConfig:
-    base = dict(
-        name="tiny-codec", channels=(4, 8), freq_strides=(8, 4), res_blocks=1, dilations=(1,),
-        attn_layers=1, attn_heads=4, attn_window=8, latent_dim=8, n_stages=12, codebook_size=1024,
-    )  # fmt: skip
-    return CodecConfig(**{**base, **overrides})
+    return _support.tiny_config(**{"name": "tiny-codec", **overrides})
 
 
 def _wave(seconds: float, sample_rate: int = 16000, batch: int = 1, seed: int = 0) -> torch.Tensor:

@@ -13,9 +13,11 @@ import json
 import os
 from pathlib import Path
 
+import _support
 import numpy as np
 import pytest
 import torch
+from _support import frame_container
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -54,12 +56,7 @@ DATA = Path(__file__).parent / "data"
 
 def tiny_config(**overrides) -> CodecConfig:
     """16 kHz at hop 160 (exactly 6/12 kbps), speech16k's stages and codebook, a tiny network."""
-    base = dict(
-        name="tiny-test", channels=(4, 8), freq_strides=(8, 4), res_blocks=1, dilations=(1,),
-        attn_layers=1, attn_heads=4, attn_window=8, latent_dim=8, n_stages=12,
-        codebook_size=1024,
-    )  # fmt: skip
-    return CodecConfig(**{**base, **overrides})
+    return _support.tiny_config(**overrides)
 
 
 def make_model(seed: int = 0, **overrides) -> ComplexCodec:
@@ -388,29 +385,7 @@ def _mutations(draw, data: bytes) -> bytes:
         return bytes(target)
     if kind == "payload":
         return pack(header, bytes(target))
-    return _pack_raw_header(bytes(target), payload, version=2 if kind == "header" else 1)
-
-
-def _pack_raw_header(raw_header: bytes, payload: bytes, version: int = 1) -> bytes:
-    """A container with arbitrary header bytes but correct lengths and CRCs (either layout)."""
-    import struct
-    import zlib
-
-    def varint(n: int) -> bytes:
-        out = bytearray()
-        while True:
-            out.append((n & 0x7F) | (0x80 if n >> 7 else 0))
-            n >>= 7
-            if not n:
-                return bytes(out)
-
-    if version == 1:
-        head = b"CPLX" + struct.pack(">BI", 1, len(raw_header)) + raw_header
-        body = struct.pack(">Q", len(payload)) + payload
-    else:
-        head = b"CPLX\x02" + varint(len(raw_header)) + raw_header
-        body = varint(len(payload)) + payload
-    return head + struct.pack(">I", zlib.crc32(head)) + body + struct.pack(">I", zlib.crc32(body))
+    return frame_container(bytes(target), payload, version=2 if kind == "header" else 1)
 
 
 def test_fuzz_mutated_files_give_clean_errors(model, stereo_file, monkeypatch) -> None:
@@ -423,8 +398,8 @@ def test_fuzz_mutated_files_give_clean_errors(model, stereo_file, monkeypatch) -
     monkeypatch.setattr(model, "checksum", lambda: cached)
     header, _ = unpack(stereo_file)
     payload = unpack(stereo_file)[1]
-    assert model.decompress(_pack_raw_header(header.to_json_bytes(), payload, version=1))
-    assert model.decompress(_pack_raw_header(header.to_binary_bytes(), payload, version=2))
+    assert model.decompress(frame_container(header.to_json_bytes(), payload, version=1))
+    assert model.decompress(frame_container(header.to_binary_bytes(), payload, version=2))
     outcomes = {"error": 0, "decoded": 0}
 
     @settings(

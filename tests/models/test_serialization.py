@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import _support
 import pytest
 import torch
 
@@ -24,11 +25,7 @@ from cplxcodec.signals import chirp, speech_like
 
 
 def tiny_config(**overrides) -> CodecConfig:
-    base = dict(
-        name="tiny-ser", channels=(4, 8), freq_strides=(8, 4), res_blocks=1, dilations=(1,),
-        attn_layers=1, attn_heads=4, attn_window=8, latent_dim=8, n_stages=4, codebook_size=16,
-    )  # fmt: skip
-    return CodecConfig(**{**base, **overrides})
+    return _support.tiny_config(**{"name": "tiny-ser", "n_stages": 4, "codebook_size": 16, **overrides})
 
 
 @pytest.fixture
