@@ -6,16 +6,24 @@
 - :func:`varint` / :func:`frame_container`: an independent writer of the ``.cplx`` framing
   (either layout) around arbitrary header and payload bytes with correct CRCs, so that tests can
   build files the library's own writer refuses to produce (lying lengths, damaged headers).
+- :func:`one_torch_thread`: a context manager that runs its body with one intra-op torch thread
+  and restores the previous count. The tests' small tensors do not gain from threads, and on a
+  shared 2-core machine the OpenMP barriers of a two-thread pool make them several times (up to
+  10-20x) slower; bitwise comparisons also want a fixed thread count (CPU reductions depend on it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import zlib
+from collections.abc import Iterator
+
+import torch
 
 from cplxcodec.models import CodecConfig
 
-__all__ = ["tiny_config", "varint", "frame_container"]
+__all__ = ["tiny_config", "varint", "frame_container", "one_torch_thread"]
 
 _TINY = dict(
     name="tiny-test", channels=(4, 8), freq_strides=(8, 4), res_blocks=1, dilations=(1,),
@@ -26,6 +34,17 @@ _TINY = dict(
 def tiny_config(**overrides) -> CodecConfig:
     """A tiny codec configuration (see module docstring); ``overrides`` replace fields."""
     return CodecConfig(**{**_TINY, **overrides})
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op torch thread inside the block (see module docstring), restored after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def varint(value: int) -> bytes:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from _support import tiny_config
+from _support import one_torch_thread, tiny_config
 
 from cplxcodec.audio import load_audio, save_audio
 from cplxcodec.bitstream import CodeEntropyModel, CplxHeader, pack, unpack
@@ -42,10 +42,8 @@ def _tiny(seed: int) -> ComplexCodec:
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
     """One intra-op thread: on a shared 2-core machine this is several times faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +283,9 @@ def test_missing_cplx_and_bad_output_extension(tmp_path, model_file, cplx_file, 
                        "not found")  # fmt: skip
     code = decode(cplx_file, tmp_path / "o.mp3", model_file)
     assert_clean_error(code, capsys, "unsupported extension")
-    assert load_model(model_file).checksum()[:16] == unpack(cplx_file.read_bytes())[0].model_checksum
+    assert (
+        load_model(model_file).checksum()[:16] == unpack(cplx_file.read_bytes())[0].model_checksum
+    )
 
 
 # --------------------------------------------------------------------------------- info

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _support import one_torch_thread
 from scipy import signal as sps
 
 
@@ -49,7 +50,5 @@ def fake_codec() -> FakeCodec:
 @pytest.fixture(autouse=True)
 def _single_torch_thread():
     """The small STFTs here run fastest on one thread on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield

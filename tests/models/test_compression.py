@@ -17,7 +17,7 @@ import _support
 import numpy as np
 import pytest
 import torch
-from _support import frame_container
+from _support import frame_container, one_torch_thread
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,10 +67,8 @@ def make_model(seed: int = 0, **overrides) -> ComplexCodec:
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
     """One intra-op thread: on a shared 2-core machine this is several times faster."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

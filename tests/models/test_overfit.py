@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _support import one_torch_thread
 
 from cplxcodec.analysis import codebook_usage
 from cplxcodec.analysis.metrics import si_sdr
@@ -53,12 +54,8 @@ def _train(model: ComplexCodec, wav: torch.Tensor, steps: int, lr: float) -> lis
     opt = CAdam(model.parameters(), lr=lr)
     model.train()
     history: list[float] = []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         _steps(model, wav, steps, spectral, opt, history)
-    finally:
-        torch.set_num_threads(threads)
     return history
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from _support import one_torch_thread
 from torch import nn
 
 from cplxcodec.optim import CAdam
@@ -76,10 +77,8 @@ def _network(seed: int, opt_cls: OptFactory, lr: float, steps: int) -> list[floa
 def _one_thread() -> object:
     # These tiny problems do not gain from intra-op threads, and on a shared, loaded machine
     # the OpenMP barriers of a two-thread pool made this test 10-20x slower.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+    with one_torch_thread():
+        yield
 
 
 def _steps_to(losses: list[float], target: float) -> int:
@@ -92,8 +91,9 @@ def _steps_to(losses: list[float], target: float) -> int:
     ids=["least_squares", "modrelu_network"],
 )
 @pytest.mark.usefixtures("_one_thread")
-def test_cadam_needs_no_more_steps_than_torch_adam(problem: Callable, lr: float, steps: int,
-                                                   slack: float) -> None:
+def test_cadam_needs_no_more_steps_than_torch_adam(
+    problem: Callable, lr: float, steps: int, slack: float
+) -> None:
     # On least squares CAdam is strictly no slower. On small networks the two are within a
     # few percent of each other either way (see benchmarks/optim.py), so the network case
     # allows 5% slack. Dividing by sqrt(E|g|^2) instead of sqrt(E|g|^2 / 2) (steps 1/sqrt(2)

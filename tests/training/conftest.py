@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 import yaml
+from _support import one_torch_thread
 
 from cplxcodec.signals import chirp, harmonic_tone, speech_like
 
@@ -38,10 +38,8 @@ def _one_thread():
     """One torch thread for every test here, session fixtures included (results are compared
     bitwise, and CPU reductions depend on the thread count): on an oversubscribed 2-core machine
     two threads are also several times slower (:class:`cplxcodec.training.TorchThreads`)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+    with one_torch_thread():
+        yield
 
 
 def _write(path: Path, x: np.ndarray) -> Path:
