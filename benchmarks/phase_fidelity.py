@@ -158,13 +158,14 @@ def plot_bands(rows: Sequence[PhaseRow], edges: np.ndarray, path: str | Path) ->
     import matplotlib.pyplot as plt
 
     rates = sorted({r.kbps for r in rows})
-    centres = np.sqrt(edges[:-1] * edges[1:])
+    pos, names = np.arange(len(edges) - 1), _band_names(edges)
     fig, axes = plt.subplots(1, len(rates), figsize=(5.5 * len(rates), 4), squeeze=False)
     for ax, kbps in zip(axes[0], rates):
         for r in (r for r in rows if r.kbps == kbps):
-            ax.semilogx(centres, r.band_mean, marker="o", label=r.codec)
+            ax.plot(pos, r.band_mean, marker="o", label=r.codec)
         ax.set_title(f"{kbps:g} kbps")
-        ax.set_xlabel("octave band centre (Hz)")
+        ax.set_xticks(pos, names, rotation=30)
+        ax.set_xlabel("octave band (Hz)")
         ax.set_ylim(0, 1.05)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("phase error 1 − cos Δφ")
