@@ -208,14 +208,18 @@ def build_segments(
     target_seconds: float = 10.0,
     gap_seconds: float = 0.1,
     limit: int | None = None,
+    every: int = 1,
 ) -> tuple[list[Segment], dict[str, np.ndarray]]:
-    """Plan the segments of a corpus CSV and render the first ``limit`` (all when None).
+    """Plan the segments of a corpus CSV; render the first ``limit`` (all when None), every
+    ``every``-th of them (the others are never read).
 
     Returns:
         ``(plans, {name: float32 (T,) waveform at sample_rate})`` for the rendered segments.
     """
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be positive, got {limit}")
+    if every < 1:
+        raise ValueError(f"every must be positive, got {every}")
     plans = plan_segments(read_clip_list(csv_path), target_seconds, gap_seconds)
-    plans = plans[:limit] if limit is not None else plans
+    plans = (plans[:limit] if limit is not None else plans)[::every]
     return plans, {s.name: render_segment(s, sample_rate) for s in plans}

@@ -177,8 +177,16 @@ def plot_bands(rows: Sequence[PhaseRow], edges: np.ndarray, path: str | Path) ->
     return out
 
 
-def _codecs(args: argparse.Namespace) -> list[tuple[str, Roundtrip]] | str:
-    """``(name, roundtrip)`` for every codec asked for, or an error message."""
+class _Unusable(Exception):
+    """A codec that cannot be set up: the message, and the exit code ``main`` returns."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _codecs(args: argparse.Namespace) -> list[tuple[str, Roundtrip]]:
+    """``(name, roundtrip)`` for every codec asked for; :class:`_Unusable` when one fails."""
     from cplxcodec.analysis import get_baseline
     from cplxcodec.models import load_model
 
@@ -189,17 +197,19 @@ def _codecs(args: argparse.Namespace) -> list[tuple[str, Roundtrip]] | str:
         try:
             out.append((label, load_model(spec).eval().roundtrip))
         except Exception as err:  # ModelFileError, unknown name
-            return f"cannot load model {spec!r}: {err}"
+            raise _Unusable(f"cannot load model {spec!r}: {err}", 1) from err
     for name in filter(None, (b.strip() for b in args.baselines.split(","))):
         try:
             base = get_baseline(name)
         except ValueError as err:
-            return str(err)
+            raise _Unusable(str(err), 2) from err
         if not base.available():
             print(f"note: {name} skipped (missing {', '.join(base.missing())})", file=sys.stderr)
             continue
         out.append((name, base.roundtrip))
-    return out or "nothing to measure: give --model and/or --baselines"
+    if not out:
+        raise _Unusable("nothing to measure: give --model and/or --baselines", 2)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -226,16 +236,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    codecs = _codecs(args)
-    if isinstance(codecs, str):
-        print(f"error: {codecs}", file=sys.stderr)
-        return 1 if codecs.startswith("cannot load") else 2
     try:
-        plans, segs = build_segments(args.data, args.sample_rate, limit=args.limit)
+        codecs = _codecs(args)
+    except _Unusable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.code
+    try:
+        plans, segs = build_segments(args.data, args.sample_rate, limit=args.limit, every=args.every)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    chosen = [segs[s.name] for s in plans][:: args.every]
+    chosen = [segs[s.name] for s in plans]
     rows: list[PhaseRow] = []
     edges = np.zeros(0)
     for name, roundtrip in codecs:
@@ -244,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=not args.no_progress,
         )  # fmt: skip
         rows += got
-    rows.sort(key=lambda r: (r.kbps, [c for c, _ in codecs].index(r.codec)))
+    order = {name: i for i, (name, _) in enumerate(codecs)}
+    rows.sort(key=lambda r: (r.kbps, order[r.codec]))
     seconds = sum(len(x) for x in chosen) / args.sample_rate
     note = f"{len(chosen)} segments ({seconds:.0f} s) of {args.data}"
     text = (

@@ -96,11 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     stages = sorted({min(k, model.config.n_stages) for k in args.stages})
     try:
-        plans, segs = build_segments(args.data, model.sample_rate, limit=args.limit)
+        plans, segs = build_segments(
+            args.data, model.sample_rate, limit=args.limit, every=args.every
+        )
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    chosen = [segs[s.name] for s in plans][:: args.every]
+    chosen = [segs[s.name] for s in plans]
     result = sweep(model, chosen, stages, progress=not args.no_progress)
     table = sweep_table(result, model)
     seconds = sum(len(x) for x in chosen) / model.sample_rate

@@ -6,6 +6,8 @@
 - :func:`varint` / :func:`frame_container`: an independent writer of the ``.cplx`` framing
   (either layout) around arbitrary header and payload bytes with correct CRCs, so that tests can
   build files the library's own writer refuses to produce (lying lengths, damaged headers).
+- :func:`import_benchmark`: a script of ``benchmarks/`` imported as a module (with that folder on
+  ``sys.path`` while it imports, so its own ``from _segments import ...`` lines resolve).
 - :func:`one_torch_thread`: a context manager that runs its body with one intra-op torch thread
   and restores the previous count. The tests' small tensors do not gain from threads, and on a
   shared 2-core machine the OpenMP barriers of a two-thread pool make them several times (up to
@@ -15,15 +17,21 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import struct
+import sys
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 
 import torch
 
 from cplxcodec.models import CodecConfig
 
-__all__ = ["tiny_config", "varint", "frame_container", "one_torch_thread"]
+__all__ = ["tiny_config", "varint", "frame_container", "one_torch_thread", "import_benchmark"]
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 _TINY = dict(
     name="tiny-test", channels=(4, 8), freq_strides=(8, 4), res_blocks=1, dilations=(1,),
@@ -34,6 +42,15 @@ _TINY = dict(
 def tiny_config(**overrides) -> CodecConfig:
     """A tiny codec configuration (see module docstring); ``overrides`` replace fields."""
     return CodecConfig(**{**_TINY, **overrides})
+
+
+def import_benchmark(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` as the module ``name`` (see module docstring)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
 
 
 @contextlib.contextmanager

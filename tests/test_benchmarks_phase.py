@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import csv
-import importlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from _support import tiny_config
+from _support import import_benchmark, tiny_config
 
 from cplxcodec.models import ComplexCodec, save_model
 from cplxcodec.signals import speech_like
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 SR = 16000
 
 
 @pytest.fixture(scope="module")
 def phase_mod():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(BENCH))
-        return importlib.import_module("phase_fidelity")
+    return import_benchmark("phase_fidelity")
 
 
 def _identity(x, sr, kbps):

@@ -104,6 +104,12 @@ def test_render_joins_clips_with_silent_gaps(bench, corpus: Path) -> None:
     np.testing.assert_array_equal(x[: first.size], first)
     assert not np.any(x[first.size : first.size + 1600])
     np.testing.assert_array_equal(x[first.size + 1600 :], second)
+    # every other segment of the plan, and only those are rendered
+    every, wavs2 = seg.build_segments(corpus, SR, target_seconds=2.0, gap_seconds=0.1, every=2)
+    full = seg.plan_segments(seg.read_clip_list(corpus), target_seconds=2.0, gap_seconds=0.1)
+    assert every == full[::2] and list(wavs2) == [p.name for p in full[::2]]
+    with pytest.raises(ValueError, match="every must be positive"):
+        seg.build_segments(corpus, SR, every=0)
     # rendering at another rate resamples
     y = seg.render_segment(plans[0], 8000)
     assert abs(y.size - x.size / 2) <= 2
