@@ -4,6 +4,10 @@ Usage::
 
     python benchmarks/codec_speed.py                 # speech16k @ 6 kbps vs EnCodec-24k @ 6 kbps
     python benchmarks/codec_speed.py --repeats 9 --config speech16k-causal
+    python benchmarks/codec_speed.py --beams 1        # greedy residual-VQ search only
+
+Our encoder is timed at each ``--beams`` width (default: the library's ``ENCODE_BEAM``, then
+greedy); the targets are checked on the first.
 
 What is measured: batch 1, ``--seconds`` (10) of speech-like audio, ``torch`` limited to
 ``--threads`` (2) intra-op threads, inference mode. Each codec is warmed up once, then the runs of
@@ -38,7 +42,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cplxcodec.models import ComplexCodec, get_config
+from cplxcodec.models import ENCODE_BEAM, ComplexCodec, get_config
 from cplxcodec.signals import speech_like
 
 __all__ = ["Contender", "build_ours", "build_encodec", "build_dac", "run", "main"]
@@ -60,18 +64,18 @@ def _wave(seconds: float, sample_rate: int) -> torch.Tensor:
     return torch.from_numpy(speech_like(seconds, sample_rate)).view(1, 1, -1)
 
 
-def build_ours(config: str, kbps: float, seconds: float) -> Contender:
-    """The cplxcodec model ``config`` at ``kbps``."""
+def build_ours(config: str, kbps: float, seconds: float, beam: int = ENCODE_BEAM) -> Contender:
+    """The cplxcodec model ``config`` at ``kbps``, encoding with residual-VQ search ``beam``."""
     model = ComplexCodec(get_config(config)).eval()
     wav = _wave(seconds, model.sample_rate)
-    codes = model.encode(wav, kbps)
+    codes = model.encode(wav, kbps, beam=beam)
     length = wav.shape[-1]
     return Contender(
-        name=f"cplxcodec {config} @ {kbps:g} kbps",
+        name=f"cplxcodec {config} @ {kbps:g} kbps, beam {beam}",
         sample_rate=model.sample_rate,
         seconds=seconds,
         n_params=model.num_parameters(),
-        encode=lambda: model.encode(wav, kbps),
+        encode=lambda: model.encode(wav, kbps, beam=beam),
         decode=lambda: model.decode(codes, length),
     )
 
@@ -165,6 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--beams",
+        type=int,
+        nargs="+",
+        default=[ENCODE_BEAM, 1],
+        help="residual-VQ search widths of our encoder; the first is the one the targets "
+        "are checked on (default: the library default, then greedy)",
+    )
     p.add_argument("--no-encodec", action="store_true")
     p.add_argument("--no-dac", action="store_true")
     args = p.parse_args(argv)
@@ -172,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, intra-op threads = {torch.get_num_threads()}")
     print(f"load average before: {os.getloadavg()[0]:.2f} (cpus: {os.cpu_count()})")
-    contenders = [build_ours(args.config, args.kbps, args.seconds)]
+    contenders = [build_ours(args.config, args.kbps, args.seconds, b) for b in args.beams]
+    n_ours = len(contenders)
     skipped = []
     for build, wanted in (
         (lambda: build_encodec(args.kbps, args.seconds), not args.no_encodec),
@@ -187,22 +200,22 @@ def main(argv: list[str] | None = None) -> int:
     rtf = run(contenders, args.repeats)
     print(f"load average after:  {os.getloadavg()[0]:.2f}")
     print(f"\nbatch 1, {args.seconds:g} s of audio, median of {args.repeats} interleaved runs")
-    print(f"{'codec':<36} {'params':>10} {'encode RTF':>11} {'decode RTF':>11}")
+    print(f"{'codec':<46} {'params':>10} {'encode RTF':>11} {'decode RTF':>11}")
     for c in contenders:
         r = rtf[c.name]
-        print(f"{c.name:<36} {c.n_params / 1e6:>9.2f}M {r['encode']:>10.1f}x {r['decode']:>10.1f}x")
+        print(f"{c.name:<46} {c.n_params / 1e6:>9.2f}M {r['encode']:>10.1f}x {r['decode']:>10.1f}x")
     ours = rtf[contenders[0].name]
-    for c in contenders[1:]:
+    for c in contenders[n_ours:]:
         r = rtf[c.name]
         print(
-            f"speed vs {c.name}: encode {ours['encode'] / r['encode']:.2f}x, "
+            f"speed of {contenders[0].name} vs {c.name}: encode {ours['encode'] / r['encode']:.2f}x, "
             f"decode {ours['decode'] / r['decode']:.2f}x"
         )
     print(
         f"target >= 50x real time: encode {'met' if ours['encode'] >= 50 else 'NOT met'}, "
         f"decode {'met' if ours['decode'] >= 50 else 'NOT met'}"
     )
-    enc = next((c for c in contenders[1:] if c.name.startswith("EnCodec")), None)
+    enc = next((c for c in contenders[n_ours:] if c.name.startswith("EnCodec")), None)
     if enc is not None:
         r = rtf[enc.name]
         ok = ours["encode"] >= 2 * r["encode"] and ours["decode"] >= 2 * r["decode"]

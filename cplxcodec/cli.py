@@ -2,7 +2,7 @@
 
 Subcommands, each ``main(argv) -> int``; errors go to stderr with a non-zero exit code:
 
-- ``encode IN OUT --kbps {6,12} [--model NAME|PATH] [--force]``: audio file → ``.cplx``
+- ``encode IN OUT --kbps {6,12} [--model NAME|PATH] [--beam B] [--force]``: audio → ``.cplx``
 - ``decode IN OUT [--model NAME|PATH] [--force]``: ``.cplx`` → audio file
 - ``info FILE [FILE ...] [--json]``: what a ``.cplx`` file holds (checked, no model needed)
 - ``train fit --config FILE``: training through LightningCLI (:mod:`cplxcodec.training.cli`)
@@ -62,6 +62,17 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     return (AudioError, BitstreamError, ModelFileError, KeyError, ValueError, OSError)
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def _write_bytes(path: Path, data: bytes, force: bool) -> None:
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; use --force to overwrite")
@@ -80,6 +91,13 @@ def encode_main(argv: list[str]) -> int:
     p.add_argument("--model", default="speech16k", help="bundled model name or model file")
     p.add_argument("--force", action="store_true", help="overwrite OUT")
     p.add_argument("--chunk-seconds", type=float, default=30.0, help="processing chunk length")
+    p.add_argument(
+        "--beam",
+        type=_positive_int,
+        default=None,
+        help="residual-VQ search width: 1 = greedy (fastest); wider = better codes, slower "
+        "(default: cplxcodec.models.ENCODE_BEAM, 8)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     a = p.parse_args(argv)
     from cplxcodec.audio import load_audio
@@ -91,7 +109,12 @@ def encode_main(argv: list[str]) -> int:
         model = load_model(a.model)
         wav, sr = load_audio(a.input)
         data = model.compress(
-            wav, sr, a.kbps, chunk_seconds=a.chunk_seconds, progress=False if a.quiet else None
+            wav,
+            sr,
+            a.kbps,
+            chunk_seconds=a.chunk_seconds,
+            progress=False if a.quiet else None,
+            **({} if a.beam is None else {"beam": a.beam}),
         )
         _write_bytes(a.output, data, a.force)
     except _known_errors() as e:

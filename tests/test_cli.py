@@ -210,6 +210,27 @@ def test_bad_bitrate_and_model_are_clean_errors(tmp_path, model_file, capsys):
     assert not (tmp_path / "o.cplx").exists()
 
 
+def test_beam_option_selects_the_search_width(tmp_path, model_file, capsys):
+    """``--beam B`` writes what ``compress(..., beam=B)`` writes; the default is ENCODE_BEAM."""
+    from cplxcodec.models import ENCODE_BEAM, load_model
+
+    x = speech_like(0.6, 16000, seed=8)
+    save_audio(tmp_path / "in.wav", x, 16000)
+    wav, sr = load_audio(tmp_path / "in.wav")
+    model = load_model(model_file)
+    for extra, beam in (((), ENCODE_BEAM), (("--beam", "1"), 1), (("--beam", "3"), 3)):
+        out = tmp_path / f"b{beam}.cplx"
+        assert encode(tmp_path / "in.wav", out, model_file, "--quiet", *extra) == 0
+        assert out.read_bytes() == model.compress(wav, sr, 6, beam=beam, progress=False)
+        assert decode(out, tmp_path / f"b{beam}.wav", model_file, "--quiet") == 0
+    for bad in ("0", "-2", "x"):
+        with pytest.raises(SystemExit) as exc:
+            encode(tmp_path / "in.wav", tmp_path / "bad.cplx", model_file, "--beam", bad)
+        assert exc.value.code == 2
+        assert "positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "bad.cplx").exists()
+
+
 # --------------------------------------------------------------------------------- overwriting
 def test_refuses_to_overwrite_without_force(tmp_path, model_file, cplx_file, capsys):
     src = cplx_file.parent / "in.wav"

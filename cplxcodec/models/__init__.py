@@ -1,6 +1,6 @@
 """The codec (encoder, decoder, STFT front/back end), its registry and the model zoo."""
 
-from cplxcodec.models.codec import CodecOutput, ComplexCodec, Decoder, Encoder
+from cplxcodec.models.codec import ENCODE_BEAM, CodecOutput, ComplexCodec, Decoder, Encoder
 from cplxcodec.models.compression import (
     ModelMismatchError,
     compress,
@@ -14,6 +14,7 @@ from cplxcodec.models.zoo import available_models, load_model, pretrained_path
 
 __all__ = [
     "ComplexCodec",
+    "ENCODE_BEAM",
     "CodecConfig",
     "CodecOutput",
     "Encoder",

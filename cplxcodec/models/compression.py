@@ -29,6 +29,7 @@ from cplxcodec.bitstream import (
     pack,
     unpack,
 )
+from cplxcodec.models.codec import ENCODE_BEAM
 
 __all__ = [
     "ModelMismatchError",
@@ -75,8 +76,11 @@ def encode_long(
     n_stages: int,
     chunk_seconds: float = 30.0,
     progress: bool | None = None,
+    beam: int = ENCODE_BEAM,
 ) -> torch.Tensor:
-    """Mono ``(T,)`` waveform at the model rate → codes ``(K, N)``, in chunks (see module doc)."""
+    """Mono ``(T,)`` waveform at the model rate → codes ``(K, N)``, in chunks (see module doc).
+
+    ``beam``: residual-VQ search width (see :meth:`~cplxcodec.models.ComplexCodec.encode`)."""
     cfg = model.config
     hop = cfg.hop_length
     x = wav.float().reshape(1, 1, -1)
@@ -87,14 +91,14 @@ def encode_long(
     ctx = context_frames(model)
     kbps = cfg.kbps(n_stages)
     if n_frames <= core + 2 * ctx:
-        return model.encode(x, kbps)[0]
+        return model.encode(x, kbps, beam=beam)[0]
     out = []
     for a, b in tqdm(
         _chunks(n_frames, core), desc="encode", unit="chunk", disable=progress is False or None
     ):
         s0 = max(0, a - ctx) * hop
         s1 = min(x.shape[-1], (b + ctx) * hop)
-        codes = model.encode(x[..., s0:s1], kbps)[0]
+        codes = model.encode(x[..., s0:s1], kbps, beam=beam)[0]
         out.append(codes[:, a - s0 // hop : b - s0 // hop])
     return torch.cat(out, dim=-1)
 
@@ -173,11 +177,13 @@ def compress(
     kbps: float,
     chunk_seconds: float = 30.0,
     progress: bool | None = None,
+    beam: int = ENCODE_BEAM,
 ) -> bytes:
     """Audio ``(C, T)`` or ``(T,)`` at ``sample_rate`` → ``.cplx`` bytes (each channel coded).
 
     Input at another rate is resampled to the model rate (soxr); the header keeps the original
-    rate and length so :func:`decompress` returns audio shaped like the input.
+    rate and length so :func:`decompress` returns audio shaped like the input. ``beam`` is the
+    residual-VQ search width (``1`` = greedy, fastest; files decode the same way for any beam).
     """
     x = _as_channels(wav)
     check_audio(x, "input audio", sample_rate)
@@ -191,7 +197,12 @@ def compress(
     codes = np.stack(
         [
             encode_long(
-                model, torch.from_numpy(np.ascontiguousarray(ch)), k, chunk_seconds, progress
+                model,
+                torch.from_numpy(np.ascontiguousarray(ch)),
+                k,
+                chunk_seconds,
+                progress,
+                beam=beam,
             ).numpy()
             for ch in x
         ]
@@ -281,13 +292,18 @@ def decompress(
 
 @torch.no_grad()
 def fit_entropy_model(
-    model, wavs: Iterable[np.ndarray], precision: int = 16, progress: bool | None = None
+    model,
+    wavs: Iterable[np.ndarray],
+    precision: int = 16,
+    progress: bool | None = None,
+    beam: int = ENCODE_BEAM,
 ) -> CodeEntropyModel:
     """Fit integer frequency tables on the codes of ``wavs`` (mono arrays at the model rate)
-    with all stages, attach them to ``model`` and return them."""
+    with all stages, encoded with search width ``beam`` (as files will be), attach them to
+    ``model`` and return them."""
     codes = [
         encode_long(
-            model, torch.from_numpy(np.asarray(w, dtype=np.float32)), model.n_stages
+            model, torch.from_numpy(np.asarray(w, dtype=np.float32)), model.n_stages, beam=beam
         ).numpy()
         for w in tqdm(
             list(wavs), desc="codes for entropy tables", disable=progress is False or None

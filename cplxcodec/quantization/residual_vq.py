@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from cplxcodec.quantization.codebook import EMACodebook
 from cplxcodec.quantization.layout import latent_to_rows, rows_to_complex, rows_to_latent
 from cplxcodec.quantization.output import QuantizerOutput
+from cplxcodec.quantization.search import beam_search_codes
 
 __all__ = ["ResidualVQ"]
 
@@ -264,17 +265,20 @@ class ResidualVQ(nn.Module):
         )
 
     @torch.no_grad()
-    def encode(self, z: Tensor, n_stages: int | None = None) -> Tensor:
+    def encode(self, z: Tensor, n_stages: int | None = None, beam: int = 1) -> Tensor:
         """Codes ``(B, K', N)`` int64 of ``z`` ``(B, D, N)`` complex64 with the first ``n_stages``
-        stages (default all). Never updates the codebooks and never drops stages."""
+        stages (default all). Never updates the codebooks and never drops stages.
+
+        ``beam = 1`` is greedy residual quantization (what training uses); ``beam > 1`` keeps the
+        ``beam`` best partial sums per stage (:func:`~cplxcodec.quantization.search.
+        beam_search_codes`), which lowers the error of the ``K'``-stage sum at ``beam`` times
+        the search cost. The codes decode with :meth:`decode` either way.
+        """
         self._check_latent(z)
         k_used = self._stages_used(n_stages)
         batch, _, frames = z.shape
-        residual = latent_to_rows(z)
-        codes = torch.empty(k_used, residual.shape[0], dtype=torch.long, device=z.device)
-        for k, stage in enumerate(self.stages[:k_used]):
-            codes[k] = stage.nearest(residual)
-            residual = residual - stage.lookup(codes[k])
+        books = [stage.embed for stage in self.stages[:k_used]]
+        codes = beam_search_codes(latent_to_rows(z), books, beam)
         return codes.reshape(k_used, batch, frames).transpose(0, 1).contiguous()
 
     @torch.no_grad()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["nearest_code"]
+__all__ = ["nearest_code", "beam_search_codes"]
 
 _DEFAULT_MAX_ELEMENTS = 1 << 22
 
@@ -57,4 +57,82 @@ def nearest_code(
         chunk = x[start : start + step]
         scores = torch.addmm(c_sq, chunk, c_t, beta=1.0, alpha=-2.0)  # ||c||² − 2 x·c
         out[start : start + step] = scores.argmin(dim=1)
+    return out
+
+
+def beam_search_codes(
+    x: Tensor,
+    codebooks: list[Tensor] | tuple[Tensor, ...],
+    beam: int,
+    *,
+    max_elements: int = _DEFAULT_MAX_ELEMENTS,
+) -> Tensor:
+    r"""Residual-VQ codes of every row by beam search over the stages.
+
+    Greedy residual quantization picks, stage by stage, the codeword nearest to what the stages
+    before it left; the sum it ends with is not the nearest sum of one codeword per stage. Beam
+    search keeps the ``beam`` partial sums with the lowest error after each stage,
+
+    .. math::
+
+        e(p, c) = \lVert r_p - c \rVert^2 = e_p - 2\, r_p^\top c + \lVert c \rVert^2 ,
+
+    over all ``beam × S`` extensions of the kept prefixes ``p`` (residual :math:`r_p`, error
+    :math:`e_p`), and returns the best full sequence. ``beam = 1`` is greedy search. The codes
+    are ordinary RVQ codes: any decoder that sums one codeword per stage reads them unchanged.
+
+    Cost: ``beam`` times the greedy search's matrix products; rows are processed in chunks so
+    that the ``(rows · beam, S)`` score matrix stays below ``max_elements`` entries.
+
+    Args:
+        x: rows ``(M, P)`` float32.
+        codebooks: one ``(S, P)`` float32 codebook per stage, in stage order.
+        beam: number of prefixes kept per stage (``>= 1``).
+        max_elements: largest score matrix computed at once.
+
+    Returns:
+        ``(K, M)`` int64 codes, ``K = len(codebooks)``.
+    """
+    if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
+        raise ValueError(f"beam must be a positive integer, got {beam!r}")
+    if not codebooks:
+        raise ValueError("beam_search_codes needs at least one codebook")
+    if x.ndim != 2 or any(cb.ndim != 2 or cb.shape[1] != x.shape[1] for cb in codebooks):
+        raise ValueError(
+            f"beam_search_codes expects rows (M, P) and codebooks (S, P), got {tuple(x.shape)} "
+            f"and {[tuple(cb.shape) for cb in codebooks]}"
+        )
+    n_stages, m = len(codebooks), x.shape[0]
+    out = torch.empty(n_stages, m, dtype=torch.long, device=x.device)
+    if m == 0:
+        return out
+    if beam == 1:
+        residual = x
+        for k, cb in enumerate(codebooks):
+            out[k] = nearest_code(residual, cb, max_elements=max_elements)
+            residual = residual - cb.index_select(0, out[k])
+        return out
+    # One GEMM per stage gives every score: [r, 1, e] · [−2c, ‖c‖², 1] = e − 2 r·c + ‖c‖².
+    weights = [
+        torch.cat([-2.0 * cb, cb.pow(2).sum(dim=1, keepdim=True), torch.ones_like(cb[:, :1])], 1)
+        for cb in codebooks
+    ]
+    widest = max(cb.shape[0] for cb in codebooks)
+    step = max(1, max_elements // (beam * widest))
+    for start in range(0, m, step):
+        res = x[start : start + step].unsqueeze(1)  # (R, b, P): residual of each kept prefix
+        rows, dim = res.shape[0], res.shape[2]
+        hist = torch.empty(rows, 1, 0, dtype=torch.long, device=x.device)  # (R, b, k) codes
+        for k, (cb, w) in enumerate(zip(codebooks, weights)):
+            kept, size = res.shape[1], cb.shape[0]
+            lhs = torch.cat([res, torch.ones_like(res[..., :1]), res.pow(2).sum(2, True)], 2)
+            scores = torch.mm(lhs.view(rows * kept, dim + 2), w.t()).view(rows, kept * size)
+            flat = scores.topk(min(beam, kept * size), dim=1, largest=False, sorted=True)[1]
+            parent, code = flat // size, flat % size
+            res = torch.gather(res, 1, parent.unsqueeze(2).expand(-1, -1, dim)) - cb[code]
+            hist = torch.cat(
+                [torch.gather(hist, 1, parent.unsqueeze(2).expand(-1, -1, k)), code.unsqueeze(2)],
+                dim=2,
+            )
+        out[:, start : start + step] = hist[:, 0].t()
     return out

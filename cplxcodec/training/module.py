@@ -245,12 +245,14 @@ class CodecModule(pl.LightningModule):
     def reconstruct(self, wav: Tensor, n_stages: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Eval-mode codes path: ``(codes, spec, spec_hat, wav_hat)`` with ``n_stages`` stages.
 
-        Exactly ``decode(encode(wav, kbps), T)`` of :class:`ComplexCodec`, keeping the
-        intermediate spectra for the loss.
+        Exactly ``decode(encode(wav, kbps, beam=1), T)`` of :class:`ComplexCodec`, keeping the
+        intermediate spectra for the loss. Greedy search (as in training), so that validation
+        figures stay comparable across runs and cheap; files are encoded with a beam search
+        (:data:`~cplxcodec.models.ENCODE_BEAM`), which scores somewhat higher.
         """
         c = self.codec
         spec = c.analysis(wav)
-        codes = c.quantizer.encode(c.encode_latent(spec), n_stages)
+        codes = c.quantizer.encode(c.encode_latent(spec), n_stages, beam=1)
         spec_hat = c.decode_latent(c.quantizer.decode(codes))
         return codes, spec, spec_hat, c.synthesis(spec_hat, wav.shape[-1])
 

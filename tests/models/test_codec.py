@@ -69,12 +69,15 @@ def test_shapes_and_dtypes_through_forward_encode_decode(name: str) -> None:
     assert out.n_active.tolist() == [k_all, k_all]
     assert torch.isfinite(out.wav).all()
 
-    c6, c12 = model.encode(wav, 6), model.encode(wav, 12)
+    c6, c12 = model.encode(wav, 6, beam=1), model.encode(wav, 12, beam=1)
     assert c6.shape == (2, cfg.stages_for_kbps(6), n) and c6.dtype == torch.int64
     assert c12.shape == (2, cfg.stages_for_kbps(12), n)
     assert int(c12.min()) >= 0 and int(c12.max()) < cfg.codebook_size
-    assert torch.equal(c12[:, : c6.shape[1]], c6)  # residual VQ: lower rate is a prefix
-    assert torch.equal(c12, out.codes)  # eval forward quantizes like encode
+    assert torch.equal(c12[:, : c6.shape[1]], c6)  # greedy residual VQ: lower rate is a prefix
+    assert torch.equal(c12, out.codes)  # eval forward quantizes like greedy encode
+    b6 = model.encode(wav, 6)  # default: beam search (ENCODE_BEAM)
+    assert b6.shape == c6.shape and b6.dtype == torch.int64
+    assert int(b6.min()) >= 0 and int(b6.max()) < cfg.codebook_size
 
     y = model.decode(c6, length=t)
     assert y.shape == (2, 1, t) and y.dtype == torch.float32 and torch.isfinite(y).all()
