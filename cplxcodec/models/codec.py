@@ -22,10 +22,10 @@ from cplxcodec.quantization import ResidualVQ
 
 __all__ = ["CodecOutput", "ComplexCodec", "Encoder", "Decoder", "ENCODE_BEAM"]
 
-#: Default beam width of the residual-VQ search when encoding (``1`` = greedy). On the dev split
-#: with the bundled model, 8 instead of 1 lowers the 6 kbps latent error by 11 % and raises
-#: PESQ-WB by about 0.09 at 6 and 12 kbps, for about 0.3 / 0.5 CPU-seconds per 10 s of audio
-#: at 6 / 12 kbps (``python benchmarks/beam_search.py``).
+#: Default beam width of the residual-VQ search when encoding (``1`` = greedy). On 26 dev
+#: segments with the bundled model, 8 instead of 1 lowers the latent error by 12 % / 21 % and
+#: raises PESQ-WB by 0.10 / 0.06 at 6 / 12 kbps, for 0.25 / 0.55 CPU-seconds per 10 s of audio
+#: on one thread (``python benchmarks/beam_search.py``; the model card has the table).
 ENCODE_BEAM = 8
 
 
