@@ -101,7 +101,7 @@ def encode_main(argv: list[str]) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     a = p.parse_args(argv)
     from cplxcodec.audio import load_audio
-    from cplxcodec.models import load_model
+    from cplxcodec.models import ENCODE_BEAM, load_model
 
     try:
         if a.output.exists() and not a.force:
@@ -114,7 +114,7 @@ def encode_main(argv: list[str]) -> int:
             a.kbps,
             chunk_seconds=a.chunk_seconds,
             progress=False if a.quiet else None,
-            **({} if a.beam is None else {"beam": a.beam}),
+            beam=ENCODE_BEAM if a.beam is None else a.beam,
         )
         _write_bytes(a.output, data, a.force)
     except _known_errors() as e:
