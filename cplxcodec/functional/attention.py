@@ -5,6 +5,12 @@ causal). Rather than materialising the :math:`L \times L` score matrix, the sequ
 blocks of :math:`W` queries; block :math:`j` sees the :math:`3W` keys
 :math:`[jW - W, jW + 2W)`, which contain its whole band, and a fixed ``(W, 3W)`` mask (plus the
 sequence edges) selects the band exactly. The result equals masked full attention.
+
+The band is computed with explicit batched matmuls, an additive ``0 / -inf`` mask and a softmax
+(:func:`small_attention`) rather than :func:`torch.nn.functional.scaled_dot_product_attention`
+with a boolean mask: on CPU a masked SDPA falls back to its math path, which also re-checks the
+mask for fully masked rows on every call (``all``/``where`` passes a banded mask never needs).
+``benchmarks/layers.py`` measures both (the manual form is faster forward and backward).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["band_mask", "banded_attention"]
+__all__ = ["band_mask", "banded_attention", "small_attention"]
 
 
 def band_mask(length: int, window: int, causal: bool, device=None) -> Tensor:
@@ -26,6 +32,28 @@ def band_mask(length: int, window: int, causal: bool, device=None) -> Tensor:
     return mask & (rel >= 0) if causal else mask
 
 
+def small_attention(
+    q: Tensor, k: Tensor, v: Tensor, scale: float, additive_mask: Tensor | None = None
+) -> Tensor:
+    """``softmax(q kᵀ · scale + additive_mask) v`` with explicit matmuls (materialises the scores).
+
+    For short sequences (the frequency axis of a codec's bottleneck: 8 bins per frame) the
+    fused CPU kernels' per-sequence overhead dominates; two batched matmuls are several times
+    faster in inference (``benchmarks/layers.py``). ``additive_mask`` holds 0 (keep) or ``-inf``
+    and must leave at least one key per query.
+    """
+    scores = torch.matmul(q * scale, k.transpose(-1, -2))
+    if additive_mask is not None:
+        scores = scores + additive_mask
+    return torch.matmul(torch.softmax(scores, dim=-1), v)
+
+
+def _additive(mask: Tensor, like: Tensor) -> Tensor:
+    return torch.zeros(mask.shape, dtype=like.dtype, device=like.device).masked_fill_(
+        ~mask, float("-inf")
+    )
+
+
 def banded_attention(
     q: Tensor, k: Tensor, v: Tensor, window: int, causal: bool = False, scale: float | None = None
 ) -> Tensor:
@@ -34,9 +62,11 @@ def banded_attention(
     w = int(window)
     if w <= 0:
         raise ValueError(f"window must be positive, got {window}")
+    if scale is None:
+        scale = d**-0.5
     if length <= 3 * w:
         mask = band_mask(length, w, causal, q.device)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+        return small_attention(q, k, v, scale, _additive(mask, q))
     nb = math.ceil(length / w)
     pad = nb * w - length
     qb = F.pad(q, (0, 0, 0, pad)).reshape(s * h, nb, w, d)
@@ -52,5 +82,5 @@ def banded_attention(
         base &= rel >= 0
     u = torch.arange(nb, device=q.device)[:, None] * w - w + m  # (nb, 3W) absolute key index
     mask = base[None] & ((u >= 0) & (u < length))[:, None, :]  # (nb, W, 3W)
-    out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask, scale=scale)
+    out = small_attention(qb, kb, vb, scale, _additive(mask, q))
     return out.reshape(s, h, nb * w, d)[:, :, :length]

@@ -27,11 +27,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cplxcodec.functional.attention import banded_attention
+from cplxcodec.functional.attention import banded_attention, small_attention
 from cplxcodec.layers._checks import check_complex
 from cplxcodec.layers.linear import ComplexLinear
 
 __all__ = ["ComplexAxialAttention"]
+
+_SMALL = 64  # sequences up to this length use explicit matmuls at inference (scores are tiny)
 
 
 class ComplexAxialAttention(nn.Module):
@@ -89,8 +91,13 @@ class ComplexAxialAttention(nn.Module):
         # real layout per head: [Re(d), Im(d)] → (3, S, H, L, 2d)
         qkv = qkv.permute(2, 0, 3, 1, 5, 4).reshape(3, s, self.heads, length, 2 * self.head_dim)
         q, k, v = qkv.unbind(0)
+        needs_grad = torch.is_grad_enabled() and q.requires_grad
         if self.window is not None:
             o = banded_attention(q, k, v, self.window, self.causal, scale=self.head_dim**-0.5)
+        elif length <= _SMALL and not self.causal and not needs_grad:
+            # short axis at inference: two matmuls beat the fused kernel's per-row overhead (its
+            # backward is the faster one, so training keeps it)
+            o = small_attention(q, k, v, self.head_dim**-0.5)
         else:
             o = F.scaled_dot_product_attention(
                 q,

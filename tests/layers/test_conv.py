@@ -246,3 +246,77 @@ def test_clear_errors():
             (1,),
             impl="fast",
         )  # type: ignore[arg-type]
+
+
+# (kernel, stride, padding, output_padding) along the strided axis: kernels that the stride
+# divides and does not, zero and large padding, output padding, a 1-tap kernel
+_SUBPIXEL_GEOMETRIES = [
+    (16, 8, 4, 0),
+    (8, 4, 2, 0),
+    (3, 2, 1, 1),
+    (4, 2, 1, 0),
+    (5, 3, 0, 2),
+    (7, 3, 3, 1),
+    (2, 2, 0, 0),
+    (1, 2, 0, 1),
+]
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+@pytest.mark.parametrize("k,s,p,op", _SUBPIXEL_GEOMETRIES)
+def test_subpixel_transposed_matches_native_values_and_gradients(dim, k, s, p, op):
+    """Few-output strided transposed convolutions take the sub-pixel path in the karatsuba
+    kernel; it must equal torch's own transposed convolution, forward and backward."""
+    from cplxcodec.functional.conv import _SUBPIXEL_MAX_OUT, _subpixel_transposed
+
+    ks, ss = [k] + [3] * (dim - 1), [s] + [2] * (dim - 1)
+    ps, ops = [p] + [1] * (dim - 1), [op] + [1] * (dim - 1)
+    x = torch.randn(2, 5, *[6, 7][:dim], dtype=torch.cdouble, requires_grad=True)
+    w = torch.randn(5, _SUBPIXEL_MAX_OUT, *ks, dtype=torch.cdouble, requires_grad=True)
+    b = torch.randn(_SUBPIXEL_MAX_OUT, dtype=torch.cdouble, requires_grad=True)
+    geo = (ss, ps, [1] * dim, True, ops, 1)
+    assert _subpixel_transposed(x, w, b, geo) is not None  # the path under test is taken
+    args = (ss, ps, [1] * dim, 1, True, ops)
+    ref = complex_conv(x, w, *args, impl="native", bias=b)
+    out = complex_conv(x, w, *args, impl="karatsuba", bias=b)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out, ref)
+    g = torch.randn_like(ref)
+    grads_ref = torch.autograd.grad(ref, (x, w, b), g)
+    grads = torch.autograd.grad(out, (x, w, b), g)
+    for a, r in zip(grads, grads_ref):
+        torch.testing.assert_close(a, r)
+
+
+def test_subpixel_path_is_skipped_where_it_does_not_apply():
+    from cplxcodec.functional.conv import _SUBPIXEL_MAX_OUT, _subpixel_transposed
+
+    x = torch.randn(1, 3, 5, 6, dtype=torch.cfloat)
+    geo = ([2, 1], [1, 1], [1, 1], True, [0, 0], 1)
+    many = torch.randn(3, _SUBPIXEL_MAX_OUT + 1, 4, 3, dtype=torch.cfloat)
+    assert _subpixel_transposed(x, many, None, geo) is None  # deconvolution is as fast there
+    few = torch.randn(3, 1, 4, 3, dtype=torch.cfloat)
+    assert _subpixel_transposed(x, few, None, ([1, 1], *geo[1:])) is None  # no stride
+    assert _subpixel_transposed(x, few, None, (geo[0], geo[1], [2, 1], *geo[3:])) is None
+    # every case still computes the same transposed convolution
+    for w in (many, few):
+        torch.testing.assert_close(
+            complex_conv(x, w, [2, 1], [1, 1], [1, 1], 1, True, [1, 0]),
+            complex_conv(x, w, [2, 1], [1, 1], [1, 1], 1, True, [1, 0], impl="native"),
+            rtol=1e-4,
+            atol=1e-4,
+        )
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_decoder_style_upsampler_layer_matches_native(causal):
+    """The codec decoder's last upsampler (few outputs, kernel 16, stride 8) through the layer,
+    including the causal trim, agrees with torch's transposed convolution."""
+    pad = (4, 0) if causal else (4, 1)  # causal layers trim time themselves
+    layer = _double(
+        ComplexConvTranspose2d(6, 1, kernel_size=(16, 3), stride=(8, 1), padding=pad, causal=causal)
+    )
+    x = torch.randn(2, 6, 4, 9, dtype=torch.cdouble)
+    y = layer(x)
+    layer.impl = "native"
+    torch.testing.assert_close(y, layer(x))

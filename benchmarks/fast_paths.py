@@ -1,0 +1,175 @@
+"""A/B timing of the decoder's fast paths against the kernels they replace.
+
+Each case times two implementations of the *same* computation on the shapes the bundled
+``speech16k`` model runs (batch 1 × 10 s at inference: 977 frames; batch 16 × 1 s in training:
+98 frames), interleaved round-robin so that load from other jobs hits both alike, and prints
+medians and the median of per-round ("paired") ratios:
+
+* ``upsample``: the decoder's last transposed convolution (24 → 1 complex channels, kernel
+  ``(16, 3)``, stride ``(8, 1)``): the sub-pixel form (one stride-1 Gauss convolution with
+  ``8`` phase outputs + a shuffle; what ``impl="karatsuba"`` runs for ≤ 4 output channels) vs.
+  the three oneDNN deconvolutions it replaced;
+* ``upsample24``: the previous upsampler (48 → 24, kernel ``(8, 3)``, stride 4), where the
+  deconvolution is kept: shows why the sub-pixel form is limited to few output channels;
+* ``freq-attn``: attention over the 8 frequency positions of each frame (``(S, 4, 8, 24)``
+  real): explicit matmuls (used at inference) vs. the fused ``scaled_dot_product_attention``;
+* ``time-attn``: banded attention with half-width 32 over the time axis: explicit matmuls with an
+  additive band mask (used always) vs. SDPA with a boolean mask (its math fallback).
+
+Directions: ``fwd`` (no autograd, as the decoder runs) and ``fwd+bwd`` (training). Outputs of
+both sides are checked to agree before timing.
+
+Run: ``python benchmarks/fast_paths.py`` (about a minute on 2 cores); ``--threads N``,
+``--rounds R``, ``--cases``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from cplxcodec.functional.attention import banded_attention, small_attention
+from cplxcodec.functional.conv import _KaratsubaConv, complex_conv
+
+__all__ = ["main", "CASES"]
+
+Fn = Callable[[list[Tensor]], Tensor]
+
+
+def _masked_sdpa_banded(q: Tensor, k: Tensor, v: Tensor, w: int, scale: float) -> Tensor:
+    """The replaced kernel: the same blocking, but SDPA with a boolean mask."""
+    s, h, length, d = q.shape
+    nb = math.ceil(length / w)
+    pad = nb * w - length
+    qb = F.pad(q, (0, 0, 0, pad)).reshape(s * h, nb, w, d)
+    kb = F.pad(k, (0, 0, w, pad + w)).unfold(2, 3 * w, w).transpose(-1, -2)
+    vb = F.pad(v, (0, 0, w, pad + w)).unfold(2, 3 * w, w).transpose(-1, -2)
+    kb, vb = kb.reshape(s * h, nb, 3 * w, d), vb.reshape(s * h, nb, 3 * w, d)
+    i = torch.arange(w)[:, None]
+    m = torch.arange(3 * w)[None, :]
+    u = torch.arange(nb)[:, None] * w - w + m
+    mask = ((i + w - m).abs() <= w)[None] & ((u >= 0) & (u < length))[:, None, :]
+    out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask, scale=scale)
+    return out.reshape(s, h, nb * w, d)[:, :, :length]
+
+
+def _upsample_case(cin: int, cout: int, k: int, s: int, p: int, height: int, train: bool):
+    b, n = (16, 98) if train else (1, 977)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(b, cin, height, n, dtype=torch.cfloat, generator=gen)
+    w = torch.randn(cin, cout, k, 3, dtype=torch.cfloat, generator=gen) * 0.05
+    geo = ([s, 1], [p, 1], [1, 1], True, [0, 0], 1)
+
+    def new(t: list[Tensor]) -> Tensor:
+        return complex_conv(t[0], t[1], [s, 1], [p, 1], [1, 1], 1, True, [0, 0])
+
+    def old(t: list[Tensor]) -> Tensor:
+        return _KaratsubaConv.apply(t[0], t[1], None, geo, False)
+
+    return [x, w], new, old
+
+
+def _attn_inputs(s: int, length: int) -> list[Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    return [torch.randn(s, 4, length, 24, generator=gen) for _ in range(3)]
+
+
+def build(name: str, train: bool) -> tuple[list[Tensor], Fn, Fn, str, str]:
+    """Inputs, the fast path, the replaced path and their labels for one case."""
+    scale = 12**-0.5
+    if name == "upsample":
+        x, new, old = _upsample_case(24, 1, 16, 8, 4, 32, train)
+        return x, new, old, "sub-pixel", "deconv x3"
+    if name == "upsample24":
+        x, new, old = _upsample_case(48, 24, 8, 4, 2, 8, train)
+        return x, new, old, "kept deconv", "deconv x3"
+    if name == "freq-attn":
+        t = _attn_inputs(1568 if train else 977, 8)
+        return (
+            t,
+            lambda a: small_attention(a[0], a[1], a[2], scale),
+            lambda a: F.scaled_dot_product_attention(a[0], a[1], a[2], scale=scale),
+            "matmuls",
+            "fused SDPA",
+        )
+    if name == "time-attn":
+        t = _attn_inputs(128 if train else 8, 98 if train else 977)
+        return (
+            t,
+            lambda a: banded_attention(a[0], a[1], a[2], 32, scale=scale),
+            lambda a: _masked_sdpa_banded(a[0], a[1], a[2], 32, scale),
+            "matmuls+additive",
+            "masked SDPA",
+        )
+    raise ValueError(f"unknown case {name!r}; choose from {CASES}")
+
+
+CASES = ("upsample", "upsample24", "freq-attn", "time-attn")
+
+
+def _call(fn: Fn, inputs: list[Tensor], grad: bool) -> float:
+    if grad:
+        leaves = [t.detach().requires_grad_() for t in inputs]
+        t0 = time.perf_counter()
+        y = fn(leaves)
+        (y.real if y.is_complex() else y).sum().backward()
+        return time.perf_counter() - t0
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        fn(inputs)
+        return time.perf_counter() - t0
+
+
+def time_case(name: str, train: bool, rounds: int) -> dict[str, float]:
+    """Median ms of both paths and the paired ratio (replaced / fast) for one case."""
+    inputs, new, old, _, _ = build(name, train)
+    with torch.no_grad():
+        a, b = new(inputs), old(inputs)
+    err = ((a - b).abs().max() / b.abs().max()).item()
+    if not err < 1e-4:
+        raise AssertionError(f"{name}: the two paths disagree (relative error {err:.1e})")
+    times: dict[str, list[float]] = {"new": [], "old": []}
+    fns = {"new": new, "old": old}
+    for key in fns:  # warm-up
+        _call(fns[key], inputs, train)
+    for r in range(rounds):
+        for key in ("new", "old") if r % 2 == 0 else ("old", "new"):
+            times[key].append(_call(fns[key], inputs, train))
+    return {
+        "new_ms": 1e3 * statistics.median(times["new"]),
+        "old_ms": 1e3 * statistics.median(times["old"]),
+        "paired": statistics.median(o / n for o, n in zip(times["old"], times["new"])),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--rounds", type=int, default=9, help="interleaved rounds per case")
+    ap.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, intra-op threads = {torch.get_num_threads()}, "
+          f"{args.rounds} interleaved rounds")  # fmt: skip
+    print(f"{'case':<11} {'mode':<8} {'fast path':<17} {'ms':>7}   {'replaced':<12} {'ms':>7}"
+          f"   {'speed-up (paired)':>17}")  # fmt: skip
+    for name in args.cases:
+        for train in (False, True):
+            r = time_case(name, train, args.rounds)
+            _, _, _, new_label, old_label = build(name, train)
+            mode = "fwd+bwd" if train else "fwd"
+            print(f"{name:<11} {mode:<8} {new_label:<17} {r['new_ms']:7.1f}   {old_label:<12} "
+                  f"{r['old_ms']:7.1f}   {r['paired']:16.2f}x")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

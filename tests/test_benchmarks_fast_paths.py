@@ -1,0 +1,32 @@
+"""``benchmarks/fast_paths.py``: each fast path is checked against the kernel it replaced."""
+
+from __future__ import annotations
+
+import pytest
+from _support import import_benchmark, one_torch_thread
+
+
+@pytest.fixture(scope="module")
+def fp():
+    return import_benchmark("fast_paths")
+
+
+def test_runs_every_case_in_both_directions(fp, capsys):
+    with one_torch_thread():  # the script's --threads would outlive the test
+        assert fp.main(["--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    for case in fp.CASES:
+        assert f"{case:<11} fwd " in out and f"{case:<11} fwd+bwd" in out
+    assert "sub-pixel" in out and "masked SDPA" in out
+
+
+def test_disagreeing_paths_are_refused(fp, monkeypatch):
+    real_build = fp.build
+
+    def broken(name, train):
+        inputs, new, old, a, b = real_build(name, train)
+        return inputs, (lambda t: new(t) * 1.01), old, a, b
+
+    monkeypatch.setattr(fp, "build", broken)
+    with pytest.raises(AssertionError, match="disagree"):
+        fp.time_case("freq-attn", False, 1)
