@@ -11,6 +11,8 @@ medians and the median of per-round ("paired") ratios:
   the three oneDNN deconvolutions it replaced;
 * ``upsample24``: the previous upsampler (48 → 24, kernel ``(8, 3)``, stride 4), where the
   deconvolution is kept: shows why the sub-pixel form is limited to few output channels;
+* ``pointwise``: a ``1×1`` convolution (24 → 24 complex channels over ``32 × N``, with bias, as
+  in the decoder's residual units): one batched complex GEMM vs. Gauss's three real convolutions;
 * ``freq-attn``: attention over the 8 frequency positions of each frame (``(S, 4, 8, 24)``
   real): explicit matmuls (used at inference) vs. the fused ``scaled_dot_product_attention``;
 * ``time-attn``: banded attention with half-width 32 over the time axis: explicit matmuls with an
@@ -76,6 +78,23 @@ def _upsample_case(cin: int, cout: int, k: int, s: int, p: int, height: int, tra
     return [x, w], new, old
 
 
+def _pointwise_case(train: bool):
+    b, n = (16, 98) if train else (1, 977)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(b, 24, 32, n, dtype=torch.cfloat, generator=gen)
+    w = torch.randn(24, 24, 1, 1, dtype=torch.cfloat, generator=gen) * 0.2
+    bias = torch.randn(24, dtype=torch.cfloat, generator=gen)
+    geo = ([1, 1], [0, 0], [1, 1], False, [0, 0], 1)
+
+    def new(t: list[Tensor]) -> Tensor:
+        return complex_conv(t[0], t[1], [1, 1], [0, 0], [1, 1], bias=t[2])
+
+    def old(t: list[Tensor]) -> Tensor:
+        return _KaratsubaConv.apply(t[0], t[1], t[2], geo, False)
+
+    return [x, w, bias], new, old
+
+
 def _attn_inputs(s: int, length: int) -> list[Tensor]:
     gen = torch.Generator().manual_seed(0)
     return [torch.randn(s, 4, length, 24, generator=gen) for _ in range(3)]
@@ -90,6 +109,9 @@ def build(name: str, train: bool) -> tuple[list[Tensor], Fn, Fn, str, str]:
     if name == "upsample24":
         x, new, old = _upsample_case(48, 24, 8, 4, 2, 8, train)
         return x, new, old, "kept deconv", "deconv x3"
+    if name == "pointwise":
+        x, new, old = _pointwise_case(train)
+        return x, new, old, "complex GEMM", "Gauss x3"
     if name == "freq-attn":
         t = _attn_inputs(1568 if train else 977, 8)
         return (
@@ -111,7 +133,7 @@ def build(name: str, train: bool) -> tuple[list[Tensor], Fn, Fn, str, str]:
     raise ValueError(f"unknown case {name!r}; choose from {CASES}")
 
 
-CASES = ("upsample", "upsample24", "freq-attn", "time-attn")
+CASES = ("upsample", "upsample24", "pointwise", "freq-attn", "time-attn")
 
 
 def _call(fn: Fn, inputs: list[Tensor], grad: bool) -> float:

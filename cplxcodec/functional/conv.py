@@ -144,12 +144,40 @@ class _KaratsubaConv(torch.autograd.Function):
             gb = torch.complex(b3, b2)
         return gx, gw, gb, None, None
 
+
 _SUBPIXEL_MAX_OUT = 4  # transposed convolutions with at most this many outputs use sub-pixel form
 
 
-def _subpixel_plan(
-    size: int, k: int, s: int, p: int, op: int
-) -> tuple[int, int, int, int]:
+def _is_pointwise(w: Tensor, geometry) -> bool:
+    stride, padding, dilation, transposed, _, groups = geometry
+    return (
+        not transposed
+        and groups == 1
+        and all(k == 1 for k in w.shape[2:])
+        and all(v == 1 for v in (*stride, *dilation))
+        and all(p == 0 for p in padding)
+    )
+
+
+def _pointwise(x: Tensor, w: Tensor, bias: Tensor | None) -> Tensor:
+    r"""A ``1×1`` complex convolution as one batched complex GEMM: :math:`y_b = W x_b + \beta`.
+
+    A complex GEMM (``cgemm``) reads the interleaved input in place; Gauss's form would first
+    de-interleave it and run three thin real convolutions. ``benchmarks/fast_paths.py``: 2-4×
+    faster forward and 2-3× forward + backward at the codec's widths on 2 cores.
+    """
+    b, c = x.shape[:2]
+    spatial = x.shape[2:]
+    wm = w.reshape(w.shape[0], c).expand(b, -1, -1)
+    xm = x.reshape(b, c, -1)
+    if bias is None:
+        y = torch.bmm(wm, xm)
+    else:
+        y = torch.baddbmm(bias.view(1, -1, 1).expand(b, -1, xm.shape[2]), wm, xm)
+    return y.view(b, w.shape[0], *spatial)
+
+
+def _subpixel_plan(size: int, k: int, s: int, p: int, op: int) -> tuple[int, int, int, int]:
     """One axis of a transposed convolution as a stride-1 convolution plus a shuffle.
 
     Returns ``(M, left, right, offset)``: the per-phase kernel length ``M = ceil(k / s)``, the
@@ -305,11 +333,14 @@ def complex_conv(
     output_padding = list(output_padding) if output_padding is not None else [0] * len(stride)
     geometry = (stride, padding, dilation, transposed, output_padding, groups)
     if impl == "karatsuba":
+        channels_last = _is_channels_last(x)
         if transposed:
             y = _subpixel_transposed(x, weight, bias, geometry)
             if y is not None:
                 return y
-        return _KaratsubaConv.apply(x, weight, bias, geometry, _is_channels_last(x))
+        elif not channels_last and _is_pointwise(weight, geometry):
+            return _pointwise(x, weight, bias)
+        return _KaratsubaConv.apply(x, weight, bias, geometry, channels_last)
     if impl == "block":
         return _block_conv(x, weight, bias, *geometry)
     if impl == "native":

@@ -320,3 +320,42 @@ def test_decoder_style_upsampler_layer_matches_native(causal):
     y = layer(x)
     layer.impl = "native"
     torch.testing.assert_close(y, layer(x))
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+@pytest.mark.parametrize("bias", [False, True])
+def test_pointwise_gemm_path_matches_native_values_and_gradients(dim, bias):
+    """1×1 convolutions run as one complex GEMM in the karatsuba kernel."""
+    from cplxcodec.functional.conv import _is_pointwise
+
+    x = torch.randn(3, 5, *[6, 7][:dim], dtype=torch.cdouble, requires_grad=True)
+    w = torch.randn(4, 5, *[1] * dim, dtype=torch.cdouble, requires_grad=True)
+    b = torch.randn(4, dtype=torch.cdouble, requires_grad=True) if bias else None
+    args = ([1] * dim, [0] * dim, [1] * dim)
+    assert _is_pointwise(w, (*args, False, [0] * dim, 1))
+    out = complex_conv(x, w, *args, bias=b)
+    ref = complex_conv(x, w, *args, impl="native", bias=b)
+    torch.testing.assert_close(out, ref)
+    g = torch.randn_like(ref)
+    leaves = (x, w) + ((b,) if bias else ())
+    for a, r in zip(torch.autograd.grad(out, leaves, g), torch.autograd.grad(ref, leaves, g)):
+        torch.testing.assert_close(a, r)
+    # a conjugated view goes through the same path
+    xc = x.detach().conj()
+    torch.testing.assert_close(
+        complex_conv(xc, w.detach(), *args), complex_conv(xc, w.detach(), *args, impl="native")
+    )
+
+
+def test_pointwise_path_only_for_plain_one_by_one():
+    from cplxcodec.functional.conv import _is_pointwise
+
+    w1 = torch.randn(4, 5, 1, 1, dtype=torch.cfloat)
+    plain = ([1, 1], [0, 0], [1, 1], False, [0, 0], 1)
+    assert _is_pointwise(w1, plain)
+    assert not _is_pointwise(w1, ([2, 1], *plain[1:]))  # strided
+    assert not _is_pointwise(w1, (plain[0], [1, 0], *plain[2:]))  # padded
+    assert not _is_pointwise(w1, (*plain[:3], True, *plain[4:]))  # transposed
+    assert not _is_pointwise(torch.randn(4, 5, 3, 1, dtype=torch.cfloat), plain)
+    grouped = torch.randn(4, 1, 1, 1, dtype=torch.cfloat)
+    assert not _is_pointwise(grouped, (*plain[:5], 5))
