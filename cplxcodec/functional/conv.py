@@ -26,6 +26,13 @@ A complex convolution :math:`y = w \star x` with :math:`x = a + ib`, :math:`w = 
     :math:`\partial L/\partial c = W_1 - W_2 - W_3`, :math:`\partial L/\partial d = W_2 - W_3`.
     The real planes take the input's layout: a channels-last complex input gives channels-last
     planes and output, anything else the standard layout. Not twice differentiable.
+
+    Two shapes take faster routes to the same result (``benchmarks/fast_paths.py`` times each
+    against Gauss's form): a plain ``1×1`` convolution of standard-layout input is one batched
+    complex GEMM (:func:`_pointwise`: 2× forward, 2.4× forward + backward), and a strided
+    transposed convolution with at most ``_SUBPIXEL_MAX_OUT`` output channels is a stride-1
+    convolution over its kernel phases plus a pixel shuffle (:func:`_subpixel_transposed`: about
+    3× both ways for the codec's last upsampler; its output is a cropped view, not contiguous).
 ``"block"``
     The block-real form: one real convolution over ``2C`` channels with the weight
     :math:`\begin{pmatrix} c & -d \\ d & c\end{pmatrix}`. A complex tensor stored channels-last,
