@@ -229,7 +229,7 @@ def _subpixel_transposed(x: Tensor, w: Tensor, bias: Tensor | None, geometry) ->
     pad_w: list[int] = []
     for i in reversed(range(n)):
         pad_w += [0, stride[i] * ms[i] - ks[i]]
-    wp = torch.view_as_complex(F.pad(torch.view_as_real(w), [0, 0, *pad_w]))
+    wp = torch.view_as_complex(F.pad(torch.view_as_real(w.resolve_conj()), [0, 0, *pad_w]))
     c_in, c_out = w.shape[:2]
     shape = [c_in, c_out]
     for i in range(n):

@@ -359,3 +359,14 @@ def test_pointwise_path_only_for_plain_one_by_one():
     assert not _is_pointwise(torch.randn(4, 5, 3, 1, dtype=torch.cfloat), plain)
     grouped = torch.randn(4, 1, 1, 1, dtype=torch.cfloat)
     assert not _is_pointwise(grouped, (*plain[:5], 5))
+
+
+def test_fast_paths_accept_lazily_conjugated_weights_and_inputs():
+    x = torch.randn(1, 3, 5, 6, dtype=torch.cdouble)
+    for w, geo in (
+        (torch.randn(3, 2, 4, 3, dtype=torch.cdouble), ([2, 1], [1, 1], [1, 1], 1, True, [0, 0])),
+        (torch.randn(2, 3, 1, 1, dtype=torch.cdouble), ([1, 1], [0, 0], [1, 1], 1, False, None)),
+    ):
+        got = complex_conv(x.conj(), w.conj(), *geo)
+        want = complex_conv(x.conj().resolve_conj(), w.conj().resolve_conj(), *geo, impl="native")
+        torch.testing.assert_close(got, want)
