@@ -149,14 +149,29 @@ def _call(fn: Fn, inputs: list[Tensor], grad: bool) -> float:
         return time.perf_counter() - t0
 
 
-def time_case(name: str, train: bool, rounds: int) -> dict[str, float]:
-    """Median ms of both paths and the paired ratio (replaced / fast) for one case."""
-    inputs, new, old, _, _ = build(name, train)
+def _grads(fn: Fn, inputs: list[Tensor]) -> list[Tensor]:
+    leaves = [t.detach().requires_grad_() for t in inputs]
+    y = fn(leaves)
+    (y.real if y.is_complex() else y).sum().backward()
+    return [t.grad for t in leaves]
+
+
+def _rel_err(a: Tensor, b: Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
+
+
+def time_case(name: str, train: bool, rounds: int) -> dict:
+    """Median ms of both paths and the paired ratio (replaced / fast) for one case.
+
+    Both paths must agree first: outputs, and with ``train`` the gradients of every input.
+    """
+    inputs, new, old, new_label, old_label = build(name, train)
     with torch.no_grad():
-        a, b = new(inputs), old(inputs)
-    err = ((a - b).abs().max() / b.abs().max()).item()
-    if not err < 1e-4:
-        raise AssertionError(f"{name}: the two paths disagree (relative error {err:.1e})")
+        errs = [_rel_err(new(inputs), old(inputs))]
+    if train:
+        errs += [_rel_err(a, b) for a, b in zip(_grads(new, inputs), _grads(old, inputs))]
+    if not max(errs) < 1e-4:
+        raise AssertionError(f"{name}: the two paths disagree (relative error {max(errs):.1e})")
     times: dict[str, list[float]] = {"new": [], "old": []}
     fns = {"new": new, "old": old}
     for key in fns:  # warm-up
@@ -168,6 +183,7 @@ def time_case(name: str, train: bool, rounds: int) -> dict[str, float]:
         "new_ms": 1e3 * statistics.median(times["new"]),
         "old_ms": 1e3 * statistics.median(times["old"]),
         "paired": statistics.median(o / n for o, n in zip(times["old"], times["new"])),
+        "labels": (new_label, old_label),
     }
 
 
@@ -186,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.cases:
         for train in (False, True):
             r = time_case(name, train, args.rounds)
-            _, _, _, new_label, old_label = build(name, train)
+            new_label, old_label = r["labels"]
             mode = "fwd+bwd" if train else "fwd"
             print(f"{name:<11} {mode:<8} {new_label:<17} {r['new_ms']:7.1f}   {old_label:<12} "
                   f"{r['old_ms']:7.1f}   {r['paired']:16.2f}x")  # fmt: skip

@@ -30,3 +30,16 @@ def test_disagreeing_paths_are_refused(fp, monkeypatch):
     monkeypatch.setattr(fp, "build", broken)
     with pytest.raises(AssertionError, match="disagree"):
         fp.time_case("freq-attn", False, 1)
+
+
+def test_disagreeing_gradients_are_refused(fp, monkeypatch):
+    real_build = fp.build
+
+    def same_forward_other_backward(name, train):
+        inputs, new, old, a, b = real_build(name, train)
+        return inputs, (lambda t: new(t) + 0.5 * (t[0] - t[0].detach()).sum()), old, a, b
+
+    monkeypatch.setattr(fp, "build", same_forward_other_backward)
+    fp.time_case("pointwise", False, 1)  # forward alone agrees
+    with pytest.raises(AssertionError, match="disagree"):
+        fp.time_case("pointwise", True, 1)

@@ -25,14 +25,16 @@ A complex convolution :math:`y = w \star x` with :math:`x = a + ib`, :math:`w = 
     :math:`\partial L/\partial a = s_1 + s_2`, :math:`\partial L/\partial b = s_1 - s_3`,
     :math:`\partial L/\partial c = W_1 - W_2 - W_3`, :math:`\partial L/\partial d = W_2 - W_3`.
     The real planes take the input's layout: a channels-last complex input gives channels-last
-    planes and output, anything else the standard layout. Not twice differentiable.
+    planes and output, anything else the standard layout. Not twice differentiable (the 1×1
+    route below is).
 
     Two shapes take faster routes to the same result (``benchmarks/fast_paths.py`` times each
     against Gauss's form): a plain ``1×1`` convolution of standard-layout input is one batched
     complex GEMM (:func:`_pointwise`: 2× forward, 2.4× forward + backward), and a strided
-    transposed convolution with at most ``_SUBPIXEL_MAX_OUT`` output channels is a stride-1
-    convolution over its kernel phases plus a pixel shuffle (:func:`_subpixel_transposed`: about
-    3× both ways for the codec's last upsampler; its output is a cropped view, not contiguous).
+    transposed convolution with at most ``_SUBPIXEL_MAX_OUT`` output channels and standard-layout
+    input is a stride-1 convolution over its kernel phases plus a pixel shuffle
+    (:func:`_subpixel_transposed`: about 3× both ways for the codec's last upsampler). Both return
+    contiguous output, as the general route does for standard-layout input.
 ``"block"``
     The block-real form: one real convolution over ``2C`` channels with the weight
     :math:`\begin{pmatrix} c & -d \\ d & c\end{pmatrix}`. A complex tensor stored channels-last,
@@ -155,6 +157,20 @@ class _KaratsubaConv(torch.autograd.Function):
 _SUBPIXEL_MAX_OUT = 4  # transposed convolutions with at most this many outputs use sub-pixel form
 
 
+def _plain_operands(x: Tensor, w: Tensor, bias: Tensor | None, in_axis: int) -> bool:
+    """Operands the fast routes may take: matching dtypes and channel counts, no empty axis.
+
+    Anything else goes to torch's convolution, whose checks raise the usual clear errors.
+    """
+    return (
+        x.dim() == w.dim()
+        and x.dtype == w.dtype
+        and (bias is None or bias.dtype == x.dtype)
+        and x.shape[1] == w.shape[in_axis]
+        and all(n > 0 for n in x.shape[2:])
+    )
+
+
 def _is_pointwise(w: Tensor, geometry) -> bool:
     stride, padding, dilation, transposed, _, groups = geometry
     return (
@@ -170,13 +186,13 @@ def _pointwise(x: Tensor, w: Tensor, bias: Tensor | None) -> Tensor:
     r"""A ``1×1`` complex convolution as one batched complex GEMM: :math:`y_b = W x_b + \beta`.
 
     A complex GEMM (``cgemm``) reads the interleaved input in place; Gauss's form would first
-    de-interleave it and run three thin real convolutions. ``benchmarks/fast_paths.py``: 2-4×
-    faster forward and 2-3× forward + backward at the codec's widths on 2 cores.
+    de-interleave it and run three thin real convolutions. ``benchmarks/fast_paths.py``: about
+    2× faster forward and 2.4× forward + backward at the decoder's widths on 2 cores.
     """
     b, c = x.shape[:2]
     spatial = x.shape[2:]
     wm = w.reshape(w.shape[0], c).expand(b, -1, -1)
-    xm = x.reshape(b, c, -1)
+    xm = x.flatten(2)
     if bias is None:
         y = torch.bmm(wm, xm)
     else:
@@ -207,16 +223,27 @@ def _subpixel_transposed(x: Tensor, w: Tensor, bias: Tensor | None, geometry) ->
     ordinary convolution over the (padded) input with the flipped phase kernels, and interleave
     the phases. Same arithmetic (and FLOPs when ``s`` divides the kernel), but it avoids oneDNN's
     deconvolution, which is slow for a handful of output channels: for the decoder's last
-    upsampler (24 → 1 channels, kernel ``(16, 3)``, stride 8) it is 3-5× faster forward and
-    about 3× forward + backward on 2 cores (``benchmarks/layers.py``), while at 24 output
-    channels the deconvolution is as fast or faster. So it is used for at most
-    ``_SUBPIXEL_MAX_OUT`` output channels. Returns ``None`` where it does not apply (more output
-    channels, groups, dilation, or no stride above 1): the caller falls back.
+    upsampler (24 → 1 channels, kernel ``(16, 3)``, stride 8) it is about 3× faster forward and
+    forward + backward on 2 cores (``benchmarks/fast_paths.py``), while at 24 output channels
+    the deconvolution is as fast. So it is used for at most ``_SUBPIXEL_MAX_OUT`` output
+    channels. Returns ``None`` where it does not apply (more output channels, groups, dilation,
+    no stride above 1, channels-last input, mismatched operands or an invalid geometry, which
+    torch then reports): the caller falls back.
     """
     stride, padding, dilation, _, output_padding, groups = geometry
     if groups != 1 or any(d != 1 for d in dilation) or all(s == 1 for s in stride):
         return None
-    if w.shape[1] > _SUBPIXEL_MAX_OUT:
+    if w.shape[1] > _SUBPIXEL_MAX_OUT or not _plain_operands(x, w, bias, 0):
+        return None
+    if _is_channels_last(x):  # the deconvolution keeps a channels-last layout; this would not
+        return None
+    if any(p < 0 for p in padding) or any(op >= s for op, s in zip(output_padding, stride)):
+        return None  # invalid geometry: let torch raise its error
+    sizes = [
+        (x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + w.shape[2 + i] + output_padding[i]
+        for i in range(len(stride))
+    ]
+    if any(n <= 0 for n in sizes):
         return None
     n = len(stride)
     ks = w.shape[2:]
@@ -258,9 +285,8 @@ def _subpixel_transposed(x: Tensor, w: Tensor, bias: Tensor | None, geometry) ->
     shuffled = z.permute(order).reshape(b, c_out, *(nq[i] * stride[i] for i in range(n)))
     index = [slice(None), slice(None)]
     for i in range(n):
-        size = (x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + ks[i] + output_padding[i]
-        index.append(slice(plans[i][3], plans[i][3] + size))
-    return shuffled[tuple(index)]
+        index.append(slice(plans[i][3], plans[i][3] + sizes[i]))
+    return shuffled[tuple(index)].contiguous()  # the layout the deconvolution returned
 
 
 def block_real_weight(w: Tensor, transposed: bool = False) -> Tensor:
@@ -345,7 +371,11 @@ def complex_conv(
             y = _subpixel_transposed(x, weight, bias, geometry)
             if y is not None:
                 return y
-        elif not channels_last and _is_pointwise(weight, geometry):
+        elif (
+            not channels_last
+            and _is_pointwise(weight, geometry)
+            and _plain_operands(x, weight, bias, 1)
+        ):
             return _pointwise(x, weight, bias)
         return _KaratsubaConv.apply(x, weight, bias, geometry, channels_last)
     if impl == "block":

@@ -94,7 +94,7 @@ class ComplexAxialAttention(nn.Module):
         needs_grad = torch.is_grad_enabled() and q.requires_grad
         if self.window is not None:
             o = banded_attention(q, k, v, self.window, self.causal, scale=self.head_dim**-0.5)
-        elif length <= _SMALL and not self.causal and not needs_grad:
+        elif length <= _SMALL and not (self.causal or needs_grad or self._dropping()):
             # short axis at inference: two matmuls beat the fused kernel's per-row overhead (its
             # backward is the faster one, so training keeps it)
             o = small_attention(q, k, v, self.head_dim**-0.5)
@@ -113,6 +113,9 @@ class ComplexAxialAttention(nn.Module):
         if self.axis == "time":
             return o.view(b, f, n, c).permute(0, 3, 1, 2)
         return o.view(b, n, f, c).permute(0, 3, 2, 1)
+
+    def _dropping(self) -> bool:
+        return self.training and self.dropout > 0
 
     def extra_repr(self) -> str:
         return (

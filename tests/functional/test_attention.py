@@ -75,3 +75,15 @@ def test_windowed_layer_matches_explicit_band_masked_formula():
     o = (scores.softmax(-1).to(v.dtype) @ v).transpose(1, 2).reshape(seq.shape)
     ref = attn.out(o).view(b, f, n, c).permute(0, 3, 1, 2)
     torch.testing.assert_close(attn(x), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_short_axis_fast_path_leaves_training_dropout_alone():
+    """Attention dropout in train mode still applies without autograd (no fast path then)."""
+    torch.manual_seed(0)
+    attn = ComplexAxialAttention(8, heads=2, axis="freq", dropout=0.5).train()
+    x = torch.randn(2, 8, 6, 7, dtype=torch.cfloat)
+    with torch.no_grad():
+        a, b = attn(x), attn(x)
+        attn.eval()
+        c = attn(x)
+    assert not torch.allclose(a, b) and not torch.allclose(a, c)

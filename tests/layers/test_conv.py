@@ -370,3 +370,43 @@ def test_fast_paths_accept_lazily_conjugated_weights_and_inputs():
         got = complex_conv(x.conj(), w.conj(), *geo)
         want = complex_conv(x.conj().resolve_conj(), w.conj().resolve_conj(), *geo, impl="native")
         torch.testing.assert_close(got, want)
+
+
+def test_fast_paths_keep_batch_zero_layout_and_torchs_errors():
+    # an empty batch: same empty output as the general route
+    assert ComplexConv2d(2, 3, 1)(torch.randn(0, 2, 3, 4, dtype=torch.cfloat)).shape == (0, 3, 3, 4)
+    up = ComplexConvTranspose2d(2, 1, (4, 3), stride=(2, 1), padding=(1, 1))
+    assert up(torch.randn(0, 2, 3, 4, dtype=torch.cfloat)).shape == (0, 1, 6, 4)
+    # channels-last in, channels-last out (the deconvolution route is kept for it); else contiguous
+    x = torch.randn(2, 2, 3, 4, dtype=torch.cfloat)
+    y = up(x.contiguous(memory_format=torch.channels_last))
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(y, up(x))
+    assert up(x).is_contiguous()
+    # invalid geometries and operands still get torch's errors, not a silent result
+    w = torch.randn(2, 1, 6, 3, dtype=torch.cfloat)
+    with pytest.raises(RuntimeError, match="output padding"):
+        complex_conv(x, w, [3, 1], [0, 0], [1, 1], 1, True, [3, 0])  # output_padding >= stride
+    with pytest.raises(RuntimeError, match="output padding"):
+        complex_conv(x, w, [2, 1], [0, 0], [1, 1], 1, True, [0, 1])  # on a stride-1 axis
+    with pytest.raises(RuntimeError, match="negative padding"):
+        complex_conv(x, w, [2, 1], [-1, 0], [1, 1], 1, True, [0, 0])
+    with pytest.raises(RuntimeError, match="channels|size"):
+        complex_conv(torch.randn(1, 3, 4, 4, dtype=torch.cfloat), w, [2, 1], [0, 0], [1, 1], 1, True, [0, 0])
+    with pytest.raises(RuntimeError):
+        complex_conv(x, w.to(torch.cdouble), [2, 1], [0, 0], [1, 1], 1, True, [0, 0])
+    w1 = torch.randn(3, 4, 1, 1, dtype=torch.cfloat)
+    with pytest.raises(RuntimeError, match="channels|size"):
+        complex_conv(x, w1, [1, 1], [0, 0], [1, 1])  # 2 input channels, weight wants 4
+    with pytest.raises(RuntimeError):
+        complex_conv(x, w1[:, :2].to(torch.cdouble), [1, 1], [0, 0], [1, 1])
+
+
+def test_fast_paths_complex64_agree_with_native_to_rounding():
+    x = torch.randn(2, 16, 12, 10, dtype=torch.cfloat)
+    for w, geo in (
+        (torch.randn(16, 1, 16, 3, dtype=torch.cfloat), ([8, 1], [4, 1], [1, 1], 1, True, [0, 0])),
+        (torch.randn(16, 16, 1, 1, dtype=torch.cfloat), ([1, 1], [0, 0], [1, 1], 1, False, None)),
+    ):
+        y, ref = (complex_conv(x, w, *geo, impl=i) for i in ("karatsuba", "native"))
+        assert ((y - ref).abs().max() / ref.abs().max()).item() < 1e-5
