@@ -127,7 +127,10 @@ def beam_search_codes(
             kept, size = res.shape[1], cb.shape[0]
             lhs = torch.cat([res, torch.ones_like(res[..., :1]), res.pow(2).sum(2, True)], 2)
             scores = torch.mm(lhs.view(rows * kept, dim + 2), w.t()).view(rows, kept * size)
-            flat = scores.topk(min(beam, kept * size), dim=1, largest=False, sorted=True)[1]
+            if k == n_stages - 1:  # only the best full sequence is returned: no beam to keep
+                flat = scores.argmin(dim=1, keepdim=True)
+            else:
+                flat = scores.topk(min(beam, kept * size), dim=1, largest=False, sorted=True)[1]
             parent, code = flat // size, flat % size
             res = torch.gather(res, 1, parent.unsqueeze(2).expand(-1, -1, dim)) - cb[code]
             hist = torch.cat(
