@@ -4,7 +4,13 @@ command (LightningCLI) and checkpoint export to standalone model files.
 Importing this package does no work; Lightning is imported with it.
 """
 
-from cplxcodec.training.callbacks import TorchThreads, TrainingSpeed, log_media, spectrogram_figure
+from cplxcodec.training.callbacks import (
+    MallocTuning,
+    TorchThreads,
+    TrainingSpeed,
+    log_media,
+    spectrogram_figure,
+)
 from cplxcodec.training.cli import CodecCLI, train_main
 from cplxcodec.training.data import AudioDataModule
 from cplxcodec.training.export import export_checkpoint, export_main, load_checkpoint_codec
@@ -19,6 +25,7 @@ __all__ = [
     "AudioDataModule",
     "CodecCLI",
     "CodecModule",
+    "MallocTuning",
     "TorchThreads",
     "TrainingSpeed",
     "anneal_factor",

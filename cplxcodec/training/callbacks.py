@@ -6,6 +6,10 @@ global state) and logged as RGB images.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
+import sys
 import time
 from typing import Any
 
@@ -14,7 +18,14 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-__all__ = ["TorchThreads", "TrainingSpeed", "figure_to_array", "log_media", "spectrogram_figure"]
+__all__ = [
+    "MallocTuning",
+    "TorchThreads",
+    "TrainingSpeed",
+    "figure_to_array",
+    "log_media",
+    "spectrogram_figure",
+]
 
 _N_FFT, _HOP = 512, 128
 _FLOOR_DB = -80.0
@@ -41,6 +52,74 @@ class TorchThreads(pl.Callback):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         torch.set_num_threads(self.num_threads)
+
+
+# glibc's mallopt parameter numbers (malloc.h)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+
+
+def tune_malloc(
+    mmap_threshold: int = 32 << 20, trim_threshold: int = (1 << 31) - 1, top_pad: int = 64 << 20
+) -> bool:
+    """Make glibc's allocator keep and reuse freed memory; returns whether it was applied.
+
+    By default glibc serves every block above a dynamic threshold (128 KiB to start) with a fresh
+    ``mmap`` and returns it to the kernel on ``free``, so each large tensor a training step
+    allocates is page-faulted in again, zero page by zero page: on the speech16k step that is
+    most of ``aten::fill_`` and part of ``aten::copy_`` (a 10 MB padding buffer took 64 ms to
+    fill instead of ~1 ms). Serving blocks up to ``mmap_threshold`` from the heap, trimming it
+    only past ``trim_threshold`` and growing it by ``top_pad`` makes the step reuse warm pages:
+    2.90-3.09 → 2.64-2.67 CPU-s per step on 1 thread (A/B of a speech16k training step, batch 16 × 1 s).
+    The price is a resident set that stays at its peak. No-op (``False``) off glibc or when
+    ``CPLXCODEC_NO_MALLOC_TUNING`` is set.
+    """
+    if os.environ.get("CPLXCODEC_NO_MALLOC_TUNING") or not sys.platform.startswith("linux"):
+        return False
+    for name, value in (
+        ("mmap_threshold", mmap_threshold),
+        ("trim_threshold", trim_threshold),
+        ("top_pad", top_pad),
+    ):
+        if not 0 <= value < 1 << 31:
+            raise ValueError(f"{name} must be in [0, 2**31), got {value}")
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    done = [
+        mallopt(_M_MMAP_THRESHOLD, mmap_threshold),
+        mallopt(_M_TRIM_THRESHOLD, trim_threshold),
+        mallopt(_M_TOP_PAD, top_pad),
+    ]
+    return all(r == 1 for r in done)
+
+
+class MallocTuning(pl.Callback):
+    """Applies :func:`tune_malloc` at setup: training steps reuse warm heap pages.
+
+    An application setting like :class:`TorchThreads` (it changes the whole process's
+    allocator), so it lives in the training config. ``applied`` says whether it took effect.
+    """
+
+    def __init__(
+        self,
+        mmap_threshold: int = 32 << 20,
+        trim_threshold: int = (1 << 31) - 1,
+        top_pad: int = 64 << 20,
+    ) -> None:
+        super().__init__()
+        self.kwargs = dict(
+            mmap_threshold=mmap_threshold, trim_threshold=trim_threshold, top_pad=top_pad
+        )
+        for name, value in self.kwargs.items():
+            if not 0 <= value < 1 << 31:
+                raise ValueError(f"{name} must be in [0, 2**31), got {value}")
+        self.applied = False
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.applied = tune_malloc(**self.kwargs)
 
 
 class TrainingSpeed(pl.Callback):
