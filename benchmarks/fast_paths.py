@@ -28,7 +28,6 @@ Run: ``python benchmarks/fast_paths.py`` (about a minute on 2 cores); ``--thread
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 from collections.abc import Callable
@@ -37,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cplxcodec.functional.attention import banded_attention, small_attention
+from cplxcodec.functional.attention import banded_attention, banded_blocks, small_attention
 from cplxcodec.functional.conv import _KaratsubaConv, complex_conv
 
 __all__ = ["main", "CASES"]
@@ -48,18 +47,9 @@ Fn = Callable[[list[Tensor]], Tensor]
 def _masked_sdpa_banded(q: Tensor, k: Tensor, v: Tensor, w: int, scale: float) -> Tensor:
     """The replaced kernel: the same blocking, but SDPA with a boolean mask."""
     s, h, length, d = q.shape
-    nb = math.ceil(length / w)
-    pad = nb * w - length
-    qb = F.pad(q, (0, 0, 0, pad)).reshape(s * h, nb, w, d)
-    kb = F.pad(k, (0, 0, w, pad + w)).unfold(2, 3 * w, w).transpose(-1, -2)
-    vb = F.pad(v, (0, 0, w, pad + w)).unfold(2, 3 * w, w).transpose(-1, -2)
-    kb, vb = kb.reshape(s * h, nb, 3 * w, d), vb.reshape(s * h, nb, 3 * w, d)
-    i = torch.arange(w)[:, None]
-    m = torch.arange(3 * w)[None, :]
-    u = torch.arange(nb)[:, None] * w - w + m
-    mask = ((i + w - m).abs() <= w)[None] & ((u >= 0) & (u < length))[:, None, :]
+    qb, kb, vb, mask = banded_blocks(q, k, v, w)
     out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask, scale=scale)
-    return out.reshape(s, h, nb * w, d)[:, :, :length]
+    return out.reshape(s, h, -1, d)[:, :, :length]
 
 
 def _upsample_case(cin: int, cout: int, k: int, s: int, p: int, height: int, train: bool):
@@ -136,12 +126,16 @@ def build(name: str, train: bool) -> tuple[list[Tensor], Fn, Fn, str, str]:
 CASES = ("upsample", "upsample24", "pointwise", "freq-attn", "time-attn")
 
 
+def _fwd_bwd(fn: Fn, leaves: list[Tensor]) -> None:
+    y = fn(leaves)
+    (y.real if y.is_complex() else y).sum().backward()
+
+
 def _call(fn: Fn, inputs: list[Tensor], grad: bool) -> float:
     if grad:
         leaves = [t.detach().requires_grad_() for t in inputs]
         t0 = time.perf_counter()
-        y = fn(leaves)
-        (y.real if y.is_complex() else y).sum().backward()
+        _fwd_bwd(fn, leaves)
         return time.perf_counter() - t0
     with torch.no_grad():
         t0 = time.perf_counter()
@@ -151,8 +145,7 @@ def _call(fn: Fn, inputs: list[Tensor], grad: bool) -> float:
 
 def _grads(fn: Fn, inputs: list[Tensor]) -> list[Tensor]:
     leaves = [t.detach().requires_grad_() for t in inputs]
-    y = fn(leaves)
-    (y.real if y.is_complex() else y).sum().backward()
+    _fwd_bwd(fn, leaves)
     return [t.grad for t in leaves]
 
 

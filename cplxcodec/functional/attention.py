@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["band_mask", "banded_attention", "small_attention"]
+__all__ = ["band_mask", "banded_attention", "banded_blocks", "small_attention"]
 
 
 def band_mask(length: int, window: int, causal: bool, device=None) -> Tensor:
@@ -39,8 +39,9 @@ def small_attention(
 
     For short sequences (the frequency axis of a codec's bottleneck: 8 bins per frame) the
     fused CPU kernels' per-sequence overhead dominates; two batched matmuls are several times
-    faster in inference (``benchmarks/fast_paths.py``; its backward is slower than the fused one's). ``additive_mask`` holds 0 (keep) or ``-inf``
-    and must leave at least one key per query.
+    faster in inference (``benchmarks/fast_paths.py``; their backward is slower than the fused
+    kernel's). ``additive_mask`` holds 0 (keep) or ``-inf`` and must leave at least one key per
+    query.
     """
     scores = torch.matmul(q * scale, k.transpose(-1, -2))
     if additive_mask is not None:
@@ -54,19 +55,16 @@ def _additive(mask: Tensor, like: Tensor) -> Tensor:
     )
 
 
-def banded_attention(
-    q: Tensor, k: Tensor, v: Tensor, window: int, causal: bool = False, scale: float | None = None
-) -> Tensor:
-    """Attention of ``q, k, v`` ``(S, H, L, D)`` restricted to a band of half-width ``window``."""
+def banded_blocks(
+    q: Tensor, k: Tensor, v: Tensor, window: int, causal: bool = False
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The blocking of :func:`banded_attention` for ``q, k, v`` ``(S, H, L, D)``, ``L > 3W``.
+
+    Returns query blocks ``(S·H, nb, W, D)``, key and value windows ``(S·H, nb, 3W, D)`` and the
+    boolean band mask ``(nb, W, 3W)`` (True = attend), ``nb = ceil(L / W)``.
+    """
     s, h, length, d = q.shape
     w = int(window)
-    if w <= 0:
-        raise ValueError(f"window must be positive, got {window}")
-    if scale is None:
-        scale = d**-0.5
-    if length <= 3 * w:
-        mask = band_mask(length, w, causal, q.device)
-        return small_attention(q, k, v, scale, _additive(mask, q))
     nb = math.ceil(length / w)
     pad = nb * w - length
     qb = F.pad(q, (0, 0, 0, pad)).reshape(s * h, nb, w, d)
@@ -82,5 +80,22 @@ def banded_attention(
         base &= rel >= 0
     u = torch.arange(nb, device=q.device)[:, None] * w - w + m  # (nb, 3W) absolute key index
     mask = base[None] & ((u >= 0) & (u < length))[:, None, :]  # (nb, W, 3W)
+    return qb, kb, vb, mask
+
+
+def banded_attention(
+    q: Tensor, k: Tensor, v: Tensor, window: int, causal: bool = False, scale: float | None = None
+) -> Tensor:
+    """Attention of ``q, k, v`` ``(S, H, L, D)`` restricted to a band of half-width ``window``."""
+    s, h, length, d = q.shape
+    w = int(window)
+    if w <= 0:
+        raise ValueError(f"window must be positive, got {window}")
+    if scale is None:
+        scale = d**-0.5
+    if length <= 3 * w:
+        mask = band_mask(length, w, causal, q.device)
+        return small_attention(q, k, v, scale, _additive(mask, q))
+    qb, kb, vb, mask = banded_blocks(q, k, v, w, causal)
     out = small_attention(qb, kb, vb, scale, _additive(mask, q))
-    return out.reshape(s, h, nb * w, d)[:, :, :length]
+    return out.reshape(s, h, -1, d)[:, :, :length]

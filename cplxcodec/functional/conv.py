@@ -54,6 +54,7 @@ channels-last weight gradient at ``2C`` channels.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
@@ -200,14 +201,14 @@ def _pointwise(x: Tensor, w: Tensor, bias: Tensor | None) -> Tensor:
     return y.view(b, w.shape[0], *spatial)
 
 
-def _subpixel_plan(size: int, k: int, s: int, p: int, op: int) -> tuple[int, int, int, int]:
+def _subpixel_plan(size: int, k: int, s: int, p: int, out: int) -> tuple[int, int, int, int]:
     """One axis of a transposed convolution as a stride-1 convolution plus a shuffle.
 
-    Returns ``(M, left, right, offset)``: the per-phase kernel length ``M = ceil(k / s)``, the
-    input padding (negative = crop) and the start of the ``O``-sample crop of the shuffled output.
+    ``size`` input and ``out`` output samples, kernel ``k``, stride ``s``, padding ``p``. Returns
+    ``(M, left, right, offset)``: the per-phase kernel length ``M = ceil(k / s)``, the input
+    padding (negative = crop) and the start of the ``out``-sample crop of the shuffled output.
     """
     m = -(-k // s)
-    out = (size - 1) * s - 2 * p + k + op
     q_lo, q_hi = p // s, (out - 1 + p) // s
     left = m - 1 - q_lo
     right = (q_hi - q_lo + 1) + m - 1 - size - left
@@ -248,8 +249,7 @@ def _subpixel_transposed(x: Tensor, w: Tensor, bias: Tensor | None, geometry) ->
     n = len(stride)
     ks = w.shape[2:]
     plans = [
-        _subpixel_plan(x.shape[2 + i], ks[i], stride[i], padding[i], output_padding[i])
-        for i in range(n)
+        _subpixel_plan(x.shape[2 + i], ks[i], stride[i], padding[i], sizes[i]) for i in range(n)
     ]
     ms = [pl[0] for pl in plans]
     # weight (C_in, C_out, *K) -> zero-pad K to s*M -> (C_in, C_out, M_1, s_1, ...) -> flip M
@@ -264,9 +264,7 @@ def _subpixel_transposed(x: Tensor, w: Tensor, bias: Tensor | None, geometry) ->
     wp = wp.reshape(shape).flip([2 + 2 * i for i in range(n)])
     # -> (C_out, s_1, ..., s_n, C_in, M_1, ..., M_n): phases become output channels
     order = [1, *(3 + 2 * i for i in range(n)), 0, *(2 + 2 * i for i in range(n))]
-    n_phase = 1
-    for s in stride:
-        n_phase *= s
+    n_phase = math.prod(stride)
     wc = wp.permute(order).reshape(c_out * n_phase, c_in, *ms)
     bc = bias.repeat_interleave(n_phase) if bias is not None else None
     pad_x: list[int] = []

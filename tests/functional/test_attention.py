@@ -6,7 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cplxcodec.functional.attention import band_mask, banded_attention, small_attention
+from cplxcodec.functional.attention import (
+    band_mask,
+    banded_attention,
+    banded_blocks,
+    small_attention,
+)
 from cplxcodec.layers import ComplexAxialAttention
 
 
@@ -87,3 +92,27 @@ def test_short_axis_fast_path_leaves_training_dropout_alone():
         attn.eval()
         c = attn(x)
     assert not torch.allclose(a, b) and not torch.allclose(a, c)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_banded_blocks_cover_exactly_the_band(causal):
+    """Each block's mask, mapped back to absolute key positions, is that block's rows of the
+    full band mask; keys and values are the matching windows of the padded sequence."""
+    length, w = 23, 4
+    q, k, v = _qkv(length)
+    qb, kb, vb, mask = banded_blocks(q, k, v, w, causal)
+    nb = -(-length // w)
+    assert qb.shape == (6, nb, w, 6) and kb.shape == vb.shape == (6, nb, 3 * w, 6)
+    assert mask.shape == (nb, w, 3 * w)
+    full = band_mask(length, w, causal)
+    for j in range(nb):
+        for i in range(w):
+            t = j * w + i
+            if t >= length:  # padded query rows: their outputs are cut off
+                continue
+            for m in range(3 * w):
+                u = j * w - w + m
+                assert bool(mask[j, i, m]) == (0 <= u < length and bool(full[t, u]))
+                if 0 <= u < length:
+                    assert torch.equal(kb[:, j, m], k.reshape(6, length, 6)[:, u])
+                    assert torch.equal(vb[:, j, m], v.reshape(6, length, 6)[:, u])

@@ -27,6 +27,17 @@ def _double(m: torch.nn.Module) -> torch.nn.Module:
     return m
 
 
+def _assert_same_values_and_grads(out, ref, leaves):
+    """``out`` equals ``ref``, and so do their gradients w.r.t. ``leaves`` for one random
+    ``grad_output``."""
+    torch.testing.assert_close(out, ref)
+    g = torch.randn_like(ref)
+    got = torch.autograd.grad(out, leaves, g)
+    want = torch.autograd.grad(ref, leaves, g)
+    for a, r in zip(got, want):
+        torch.testing.assert_close(a, r)
+
+
 def _four_conv(x, w, **kw):
     """The obvious four-real-convolution reference."""
     conv = F.conv2d if x.dim() == 4 else F.conv1d
@@ -167,12 +178,7 @@ def test_fused_bias_matches_added_bias_with_gradients(impl, transposed):
     geo |= dict(transposed=transposed, output_padding=(1, 0) if transposed else None)
     y = complex_conv(x, w, **geo, impl=impl, bias=b)
     ref = complex_conv(x, w, **geo, impl="native") + b.view(1, -1, 1, 1)
-    torch.testing.assert_close(y, ref)
-    g = torch.randn_like(y)
-    grads = torch.autograd.grad(y, (x, w, b), g)
-    grads_ref = torch.autograd.grad(ref, (x, w, b), g)
-    for got, want in zip(grads, grads_ref):
-        torch.testing.assert_close(got, want)
+    _assert_same_values_and_grads(y, ref, (x, w, b))
 
 
 def test_karatsuba_keeps_channels_last_layout_and_is_exact():
@@ -280,12 +286,7 @@ def test_subpixel_transposed_matches_native_values_and_gradients(dim, k, s, p, o
     ref = complex_conv(x, w, *args, impl="native", bias=b)
     out = complex_conv(x, w, *args, impl="karatsuba", bias=b)
     assert out.shape == ref.shape
-    torch.testing.assert_close(out, ref)
-    g = torch.randn_like(ref)
-    grads_ref = torch.autograd.grad(ref, (x, w, b), g)
-    grads = torch.autograd.grad(out, (x, w, b), g)
-    for a, r in zip(grads, grads_ref):
-        torch.testing.assert_close(a, r)
+    _assert_same_values_and_grads(out, ref, (x, w, b))
 
 
 def test_subpixel_path_is_skipped_where_it_does_not_apply():
@@ -335,11 +336,7 @@ def test_pointwise_gemm_path_matches_native_values_and_gradients(dim, bias):
     assert _is_pointwise(w, (*args, False, [0] * dim, 1))
     out = complex_conv(x, w, *args, bias=b)
     ref = complex_conv(x, w, *args, impl="native", bias=b)
-    torch.testing.assert_close(out, ref)
-    g = torch.randn_like(ref)
-    leaves = (x, w) + ((b,) if bias else ())
-    for a, r in zip(torch.autograd.grad(out, leaves, g), torch.autograd.grad(ref, leaves, g)):
-        torch.testing.assert_close(a, r)
+    _assert_same_values_and_grads(out, ref, (x, w) + ((b,) if bias else ()))
     # a conjugated view goes through the same path
     xc = x.detach().conj()
     torch.testing.assert_close(
