@@ -352,7 +352,9 @@ class CodecModule(pl.LightningModule):
         states = [torch.get_rng_state()]
         if self.trainer.world_size > 1:
             gathered = self.all_gather(states[0].to(self.device))
-            states = [s.cpu() for s in gathered]
+            # Rows of the gathered tensor are views into one storage; torch.save keeps them so,
+            # and they would load as views (see _own_state): store independent copies.
+            states = [s.cpu().clone() for s in gathered]
         rng: dict[str, Any] = {"torch": states}
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             rng["cuda"] = torch.cuda.get_rng_state_all()
@@ -378,7 +380,7 @@ class CodecModule(pl.LightningModule):
         if self._pending_rng:
             states = self._pending_rng["torch"]
             rank = self.trainer.global_rank
-            torch.set_rng_state(states[rank] if rank < len(states) else states[0])
+            torch.set_rng_state(_own_state(states[rank] if rank < len(states) else states[0]))
             cuda = self._pending_rng.get("cuda")
             if (
                 cuda is not None
@@ -387,6 +389,17 @@ class CodecModule(pl.LightningModule):
             ):
                 torch.cuda.set_rng_state_all(cuda)
             self._pending_rng = None
+
+
+def _own_state(state: Tensor) -> Tensor:
+    """A contiguous uint8 copy of a saved generator state that owns its storage.
+
+    ``torch.set_rng_state`` reads a view at a storage offset out of bounds and crashes the
+    process (torch 2.13, segmentation fault), and checkpoints written by DDP runs before the
+    save side cloned its states hold exactly such views (rank ``r``'s state at offset
+    ``r * 5056``).
+    """
+    return state.detach().to("cpu", torch.uint8).clone(memory_format=torch.contiguous_format)
 
 
 def _hardware(device: torch.device) -> str:

@@ -166,3 +166,26 @@ def test_spectrogram_figure_renders():
     img = figure_to_array(fig)
     assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
     assert len(fig.axes) >= 6 and img.std() > 0
+
+
+def test_rng_state_of_rank_1_restores_from_a_stacked_ddp_checkpoint(tiny):
+    """DDP checkpoints held every rank's state as views into one storage; restoring rank 1's
+    (a view at a storage offset) made ``torch.set_rng_state`` crash the process."""
+    from types import SimpleNamespace
+
+    module = CodecModule(model_overrides=tiny, warmup_steps=0)
+    torch.manual_seed(1)
+    first = torch.get_rng_state()
+    torch.manual_seed(2)
+    second = torch.get_rng_state()
+    expected = torch.rand(4)
+    stacked = torch.stack([first, second])  # what all_gather returned, saved as-is
+    assert stacked[1].storage_offset() > 0
+    module.on_load_checkpoint({"cplxcodec_rng": {"torch": list(stacked)}})
+    module._trainer = SimpleNamespace(global_rank=1)
+    try:
+        module.on_train_batch_start(None, 0)
+    finally:
+        module._trainer = None
+    assert torch.equal(torch.rand(4), expected)  # rank 1 continues rank 1's random stream
+    assert module._pending_rng is None
