@@ -16,10 +16,15 @@ medians and the median of per-round ("paired") ratios:
 * ``freq-attn``: attention over the 8 frequency positions of each frame (``(S, 4, 8, 24)``
   real): explicit matmuls (used at inference) vs. the fused ``scaled_dot_product_attention``;
 * ``time-attn``: banded attention with half-width 32 over the time axis: explicit matmuls with an
-  additive band mask (used always) vs. SDPA with a boolean mask (its math fallback).
+  additive band mask (used always) vs. SDPA with a boolean mask (its math fallback);
+* ``beam-topk`` / ``beam-argmin`` (encoder only): the beam search's per-stage selection of the
+  8 best (the last stage: the best) of ``8 × 1024`` candidate scores for each of 512 latent
+  frames (one chunk of a 10 s clip): the grouped pre-selection (``_smallest_k``) vs. ``topk`` /
+  ``argmin`` over the whole row.
 
-Directions: ``fwd`` (no autograd, as the decoder runs) and ``fwd+bwd`` (training). Outputs of
-both sides are checked to agree before timing.
+Directions: ``fwd`` (no autograd, as the decoder runs) and ``fwd+bwd`` (training; not for the
+selection cases, which have no gradient). Outputs of both sides are checked to agree before
+timing (the selections: the very same indices).
 
 Run: ``python benchmarks/fast_paths.py`` (about a minute on 2 cores); ``--threads N``,
 ``--rounds R``, ``--cases``.
@@ -38,6 +43,7 @@ from torch import Tensor
 
 from cplxcodec.functional.attention import banded_attention, banded_blocks, small_attention
 from cplxcodec.functional.conv import _KaratsubaConv, complex_conv
+from cplxcodec.quantization.search import _smallest_k
 
 __all__ = ["main", "CASES"]
 
@@ -120,10 +126,28 @@ def build(name: str, train: bool) -> tuple[list[Tensor], Fn, Fn, str, str]:
             "matmuls+additive",
             "masked SDPA",
         )
+    if name in ("beam-topk", "beam-argmin"):
+        k = 8 if name == "beam-topk" else 1
+        scores = [torch.randn(512, 8 * 1024, generator=torch.Generator().manual_seed(0))]
+        if k == 1:
+            old_fn: Fn = lambda a: a[0].argmin(dim=1, keepdim=True)  # noqa: E731
+        else:
+            old_fn = lambda a: a[0].topk(k, dim=1, largest=False, sorted=True)[1]  # noqa: E731
+        label = "topk(8)" if k > 1 else "argmin"
+        return scores, lambda a: _smallest_k(a[0], k), old_fn, "grouped", label
     raise ValueError(f"unknown case {name!r}; choose from {CASES}")
 
 
-CASES = ("upsample", "upsample24", "pointwise", "freq-attn", "time-attn")
+CASES = (
+    "upsample",
+    "upsample24",
+    "pointwise",
+    "freq-attn",
+    "time-attn",
+    "beam-topk",
+    "beam-argmin",
+)
+INFERENCE_ONLY = ("beam-topk", "beam-argmin")  # no gradient: timed without autograd only
 
 
 def _fwd_bwd(fn: Fn, leaves: list[Tensor]) -> None:
@@ -150,6 +174,8 @@ def _grads(fn: Fn, inputs: list[Tensor]) -> list[Tensor]:
 
 
 def _rel_err(a: Tensor, b: Tensor) -> float:
+    if not a.is_floating_point() and not a.is_complex():  # indices: must be the same
+        return 0.0 if torch.equal(a, b) else float("inf")
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
 
 
@@ -193,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'case':<11} {'mode':<8} {'fast path':<17} {'ms':>7}   {'replaced':<12} {'ms':>7}"
           f"   {'speed-up (paired)':>17}")  # fmt: skip
     for name in args.cases:
-        for train in (False, True):
+        for train in (False,) if name in INFERENCE_ONLY else (False, True):
             r = time_case(name, train, args.rounds)
             new_label, old_label = r["labels"]
             mode = "fwd+bwd" if train else "fwd"

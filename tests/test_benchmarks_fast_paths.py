@@ -16,8 +16,9 @@ def test_runs_every_case_in_both_directions(fp, capsys):
         assert fp.main(["--rounds", "1"]) == 0
     out = capsys.readouterr().out
     for case in fp.CASES:
-        assert f"{case:<11} fwd " in out and f"{case:<11} fwd+bwd" in out
-    assert "sub-pixel" in out and "masked SDPA" in out
+        assert f"{case:<11} fwd " in out
+        assert (f"{case:<11} fwd+bwd" in out) == (case not in fp.INFERENCE_ONLY)
+    assert "sub-pixel" in out and "masked SDPA" in out and "topk(8)" in out
 
 
 def test_disagreeing_paths_are_refused(fp, monkeypatch):
@@ -30,6 +31,19 @@ def test_disagreeing_paths_are_refused(fp, monkeypatch):
     monkeypatch.setattr(fp, "build", broken)
     with pytest.raises(AssertionError, match="disagree"):
         fp.time_case("freq-attn", False, 1)
+
+
+def test_selections_must_pick_the_same_indices(fp, monkeypatch):
+    real_build = fp.build
+
+    def off_by_one(name, train):
+        inputs, new, old, a, b = real_build(name, train)
+        return inputs, (lambda t: new(t).flip(1)), old, a, b  # same entries, other order
+
+    monkeypatch.setattr(fp, "build", off_by_one)
+    fp.time_case("beam-argmin", False, 1)  # one index: flipping changes nothing
+    with pytest.raises(AssertionError, match="disagree"):
+        fp.time_case("beam-topk", False, 1)
 
 
 def test_disagreeing_gradients_are_refused(fp, monkeypatch):

@@ -25,6 +25,42 @@ from torch import Tensor
 __all__ = ["nearest_code", "beam_search_codes"]
 
 _DEFAULT_MAX_ELEMENTS = 1 << 22
+_GROUP = 64  # elements per group in _smallest_k's pre-selection
+
+
+def _smallest_k(scores: Tensor, k: int) -> Tensor:
+    """Column indices ``(rows, k)`` of the ``k`` smallest entries of every row, ascending by value.
+
+    The same entries as ``scores.topk(k, dim=1, largest=False)`` (``k = 1``: ``argmin``), found
+    faster for long rows. Split each row into ``G`` groups (entry ``i`` in group ``i mod G``): a
+    row's ``k`` smallest entries lie in the ``k`` groups with the smallest minima (were one in
+    another group, those ``k`` group minima would be ``k`` entries below it). So one vectorised
+    min over the row, a selection among the ``G`` group minima and one among the ``k`` chosen
+    groups' entries replace a selection over the whole row: on 512 rows × 8192 scores, one
+    thread, ``topk(8)`` 11.7 ms → ~5 ms and ``argmin`` 5.8 ms → ~1.5 ms (``amin`` is
+    vectorised, ``topk``/``argmin`` are not). Rows too short to gain, or whose length
+    ``_GROUP`` does not divide, take ``topk``/``argmin`` directly. Between exactly equal scores
+    the chosen index may differ from ``topk``'s choice (deterministically).
+    """
+    rows, n = scores.shape
+    if n % _GROUP or n // _GROUP < 4 * k:
+        if k == 1:
+            return scores.argmin(dim=1, keepdim=True)
+        return scores.topk(k, dim=1, largest=False, sorted=True)[1]
+    groups = n // _GROUP
+    grid = scores.view(rows, _GROUP, groups)  # grid[r, j, g] = scores[r, j * groups + g]
+    minima = grid.amin(dim=1)  # (rows, groups)
+    if k == 1:
+        chosen = minima.argmin(dim=1, keepdim=True)
+    else:
+        chosen = minima.topk(k, dim=1, largest=False, sorted=False)[1]  # (rows, k)
+    sub = torch.gather(grid, 2, chosen.unsqueeze(1).expand(-1, _GROUP, -1))  # (rows, GROUP, k)
+    flat = sub.view(rows, _GROUP * k)
+    if k == 1:
+        pick = flat.argmin(dim=1, keepdim=True)
+    else:
+        pick = flat.topk(k, dim=1, largest=False, sorted=True)[1]
+    return (pick // k) * groups + torch.gather(chosen, 1, pick % k)
 
 
 def nearest_code(
@@ -119,6 +155,9 @@ def beam_search_codes(
     ]
     widest = max(cb.shape[0] for cb in codebooks)
     step = max(1, max_elements // (beam * widest))
+    # One score buffer for every stage and chunk: a fresh 16 MiB matrix per GEMM is page-faulted
+    # in anew each time (glibc returns such blocks to the system), which costs as much as the GEMM.
+    buffer = torch.empty(min(step, m) * beam * widest, dtype=x.dtype, device=x.device)
     for start in range(0, m, step):
         res = x[start : start + step].unsqueeze(1)  # (R, b, P): residual of each kept prefix
         rows, dim = res.shape[0], res.shape[2]
@@ -126,11 +165,11 @@ def beam_search_codes(
         for k, (cb, w) in enumerate(zip(codebooks, weights)):
             kept, size = res.shape[1], cb.shape[0]
             lhs = torch.cat([res, torch.ones_like(res[..., :1]), res.pow(2).sum(2, True)], 2)
-            scores = torch.mm(lhs.view(rows * kept, dim + 2), w.t()).view(rows, kept * size)
-            if k == n_stages - 1:  # only the best full sequence is returned: no beam to keep
-                flat = scores.argmin(dim=1, keepdim=True)
-            else:
-                flat = scores.topk(min(beam, kept * size), dim=1, largest=False, sorted=True)[1]
+            scores = buffer[: rows * kept * size].view(rows * kept, size)
+            torch.mm(lhs.view(rows * kept, dim + 2), w.t(), out=scores)
+            scores = scores.view(rows, kept * size)
+            # The last stage keeps only the best full sequence: no beam to carry on.
+            flat = _smallest_k(scores, 1 if k == n_stages - 1 else min(beam, kept * size))
             parent, code = flat // size, flat % size
             res = torch.gather(res, 1, parent.unsqueeze(2).expand(-1, -1, dim)) - cb[code]
             hist = torch.cat(

@@ -101,3 +101,42 @@ def test_residual_vq_encode_with_beam_decodes_closer() -> None:
     assert torch.equal(
         beamed, beam_search_codes(rows, books, 8).reshape(3, 6, 50).transpose(0, 1)
     )
+
+
+@pytest.mark.parametrize("n", [8192, 4096, 1024, 8000, 7])
+@pytest.mark.parametrize("k", [1, 2, 8])
+def test_smallest_k_selects_what_topk_selects(n: int, k: int) -> None:
+    """The grouped pre-selection (long rows) and the direct fallback (short or odd rows) both
+    return topk's entries, ascending."""
+    from cplxcodec.quantization.search import _smallest_k
+
+    k = min(k, n)
+    scores = torch.randn(33, n, generator=torch.Generator().manual_seed(n + k))
+    idx = _smallest_k(scores, k)
+    ref = scores.topk(k, dim=1, largest=False, sorted=True)
+    assert idx.shape == (33, k) and idx.dtype == torch.int64
+    assert torch.equal(idx, ref.indices)  # no ties in random floats: the very same indices
+    # With many exact ties the values still match (indices may differ between equal scores).
+    tied = torch.randint(0, 5, (33, n), generator=torch.Generator().manual_seed(1)).float()
+    idx = _smallest_k(tied, k)
+    assert torch.equal(tied.gather(1, idx), tied.topk(k, dim=1, largest=False).values)
+    assert all(len(set(row.tolist())) == k for row in idx)  # k distinct entries per row
+
+
+def test_grouped_selection_keeps_the_codes_of_a_wide_search() -> None:
+    """Stages of 1024 codewords and beam 8 (8192 scores per row) take the grouped route; the
+    codes equal those of the same search with plain topk/argmin."""
+    import cplxcodec.quantization.search as search
+
+    books = _books(6, stages=4, size=1024, dim=8)
+    x = torch.randn(300, 8, generator=torch.Generator().manual_seed(7))
+    fast = beam_search_codes(x, books, beam=8)
+    plain = search._smallest_k
+    try:
+        search._smallest_k = lambda s, k: (
+            s.argmin(1, keepdim=True) if k == 1 else s.topk(k, 1, largest=False)[1]
+        )
+        ref = beam_search_codes(x, books, beam=8)
+    finally:
+        search._smallest_k = plain
+    assert torch.equal(fast, ref)
