@@ -39,8 +39,9 @@ def _smallest_k(scores: Tensor, k: int) -> Tensor:
     groups' entries replace a selection over the whole row: on 512 rows × 8192 scores, one
     thread, ``topk(8)`` 11.7 ms → ~5 ms and ``argmin`` 5.8 ms → ~1.5 ms (``amin`` is
     vectorised, ``topk``/``argmin`` are not). Rows too short to gain, or whose length
-    ``_GROUP`` does not divide, take ``topk``/``argmin`` directly. Between exactly equal scores
-    the chosen index may differ from ``topk``'s choice (deterministically).
+    ``_GROUP`` does not divide, take ``topk``/``argmin`` directly, as do rows with NaN scores
+    (``amin`` propagates NaN, ``topk`` ranks it last). Between exactly equal scores the chosen
+    index may differ from ``topk``'s choice (deterministically).
     """
     rows, n = scores.shape
     if n % _GROUP or n // _GROUP < 4 * k:
@@ -50,6 +51,8 @@ def _smallest_k(scores: Tensor, k: int) -> Tensor:
     groups = n // _GROUP
     grid = scores.view(rows, _GROUP, groups)  # grid[r, j, g] = scores[r, j * groups + g]
     minima = grid.amin(dim=1)  # (rows, groups)
+    if k > 1 and torch.isnan(minima).any():  # a NaN minimum would hide its group's entries:
+        return scores.topk(k, dim=1, largest=False, sorted=True)[1]  # topk ranks NaN last
     if k == 1:
         chosen = minima.argmin(dim=1, keepdim=True)
     else:
@@ -96,6 +99,7 @@ def nearest_code(
     return out
 
 
+@torch.no_grad()  # integer codes: nothing to differentiate (and mm(out=) refuses autograd)
 def beam_search_codes(
     x: Tensor,
     codebooks: list[Tensor] | tuple[Tensor, ...],

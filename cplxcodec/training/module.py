@@ -399,7 +399,12 @@ def _own_state(state: Tensor) -> Tensor:
     save side cloned its states hold exactly such views (rank ``r``'s state at offset
     ``r * 5056``).
     """
-    return state.detach().to("cpu", torch.uint8).clone(memory_format=torch.contiguous_format)
+    if not isinstance(state, Tensor) or state.dtype != torch.uint8:
+        raise ValueError(
+            "checkpoint RNG state must be a uint8 tensor (torch.get_rng_state()), got "
+            f"{getattr(state, 'dtype', type(state).__name__)}"
+        )
+    return state.detach().to("cpu").clone(memory_format=torch.contiguous_format)
 
 
 def _hardware(device: torch.device) -> str:

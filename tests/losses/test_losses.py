@@ -76,6 +76,16 @@ def test_mel_loss_differentiates_whichever_input_needs_it() -> None:
     x2 = x.detach().requires_grad_()
     gx_second = torch.autograd.grad(mel(y, x2), x2)[0]
     assert gx.abs().sum() > 0 and torch.allclose(gx, gx_second, rtol=1e-5, atol=1e-9)
+    # The graph holds no concatenation of the two inputs (whose backward would run the STFT of
+    # the reference too).
+    seen, todo = set(), [mel(x2, y).grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            todo += [n for n, _ in node.next_functions]
+    names = {type(n).__name__ for n in seen}
+    assert not any(name.startswith("Cat") for name in names), names
 
 
 def test_mel_loss_accepts_batches_and_checks_its_arguments() -> None:

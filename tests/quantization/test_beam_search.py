@@ -103,11 +103,11 @@ def test_residual_vq_encode_with_beam_decodes_closer() -> None:
     )
 
 
-@pytest.mark.parametrize("n", [8192, 4096, 1024, 8000, 7])
+@pytest.mark.parametrize("n", [8192, 4096, 1024, 8000, 8100, 7])
 @pytest.mark.parametrize("k", [1, 2, 8])
 def test_smallest_k_selects_what_topk_selects(n: int, k: int) -> None:
-    """The grouped pre-selection (long rows) and the direct fallback (short or odd rows) both
-    return topk's entries, ascending."""
+    """The grouped pre-selection (long rows: 8192, 4096, 8000) and the direct fallback (short
+    rows: 1024, 7; a length 64 does not divide: 8100) both return topk's entries, ascending."""
     from cplxcodec.quantization.search import _smallest_k
 
     k = min(k, n)
@@ -123,14 +123,16 @@ def test_smallest_k_selects_what_topk_selects(n: int, k: int) -> None:
     assert all(len(set(row.tolist())) == k for row in idx)  # k distinct entries per row
 
 
-def test_grouped_selection_keeps_the_codes_of_a_wide_search() -> None:
+@pytest.mark.parametrize("max_elements", [1 << 22, 8 * 1024 * 7])  # 1 chunk; 7-row chunks
+def test_grouped_selection_keeps_the_codes_of_a_wide_search(max_elements: int) -> None:
     """Stages of 1024 codewords and beam 8 (8192 scores per row) take the grouped route; the
-    codes equal those of the same search with plain topk/argmin."""
+    codes equal those of the same search with plain topk/argmin, also when the score buffer is
+    reused across chunks (300 rows = 42 chunks of 7 + a last one of 6)."""
     import cplxcodec.quantization.search as search
 
     books = _books(6, stages=4, size=1024, dim=8)
     x = torch.randn(300, 8, generator=torch.Generator().manual_seed(7))
-    fast = beam_search_codes(x, books, beam=8)
+    fast = beam_search_codes(x, books, beam=8, max_elements=max_elements)
     plain = search._smallest_k
     try:
         search._smallest_k = lambda s, k: (
@@ -140,3 +142,24 @@ def test_grouped_selection_keeps_the_codes_of_a_wide_search() -> None:
     finally:
         search._smallest_k = plain
     assert torch.equal(fast, ref)
+
+
+def test_nan_scores_fall_back_to_topk() -> None:
+    """A NaN in a group makes its minimum NaN; such rows are selected by topk (NaN ranked last),
+    so the finite entries of that group are not lost."""
+    from cplxcodec.quantization.search import _smallest_k
+
+    scores = torch.randn(3, 8192, generator=torch.Generator().manual_seed(8))
+    scores[0, 5], scores[0, 5 + 128] = -100.0, float("nan")  # same group (8192 / 64 = 128)
+    assert torch.equal(_smallest_k(scores, 8), scores.topk(8, dim=1, largest=False)[1])
+    assert int(_smallest_k(scores, 8)[0, 0]) == 5
+
+
+def test_codebooks_that_require_grad_are_searched() -> None:
+    """Parameters as codebooks (autograd on): the search returns codes, no autograd error."""
+    books = [torch.nn.Parameter(cb) for cb in _books(9, stages=3, size=16, dim=4)]
+    x = torch.randn(5, 4, requires_grad=True)
+    codes = beam_search_codes(x, books, beam=4)
+    assert codes.shape == (3, 5) and not codes.requires_grad
+    plain = [cb.detach() for cb in books]
+    assert torch.equal(codes, beam_search_codes(x.detach(), plain, beam=4))
