@@ -43,7 +43,7 @@ from torch import Tensor
 
 from cplxcodec.functional.attention import banded_attention, banded_blocks, small_attention
 from cplxcodec.functional.conv import _KaratsubaConv, complex_conv
-from cplxcodec.quantization.search import _smallest_k
+from cplxcodec.quantization.search import _select_smallest, _smallest_k
 
 __all__ = ["main", "CASES"]
 
@@ -129,12 +129,13 @@ def build(name: str, train: bool) -> tuple[list[Tensor], Fn, Fn, str, str]:
     if name in ("beam-topk", "beam-argmin"):
         k = 8 if name == "beam-topk" else 1
         scores = [torch.randn(512, 8 * 1024, generator=torch.Generator().manual_seed(0))]
-        if k == 1:
-            old_fn: Fn = lambda a: a[0].argmin(dim=1, keepdim=True)  # noqa: E731
-        else:
-            old_fn = lambda a: a[0].topk(k, dim=1, largest=False, sorted=True)[1]  # noqa: E731
-        label = "topk(8)" if k > 1 else "argmin"
-        return scores, lambda a: _smallest_k(a[0], k), old_fn, "grouped", label
+        return (
+            scores,
+            lambda a: _smallest_k(a[0], k),
+            lambda a: _select_smallest(a[0], k),
+            "grouped",
+            "topk(8)" if k > 1 else "argmin",
+        )
     raise ValueError(f"unknown case {name!r}; choose from {CASES}")
 
 

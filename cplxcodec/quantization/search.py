@@ -45,25 +45,25 @@ def _smallest_k(scores: Tensor, k: int) -> Tensor:
     """
     rows, n = scores.shape
     if n % _GROUP or n // _GROUP < 4 * k:
-        if k == 1:
-            return scores.argmin(dim=1, keepdim=True)
-        return scores.topk(k, dim=1, largest=False, sorted=True)[1]
+        return _select_smallest(scores, k)
     groups = n // _GROUP
     grid = scores.view(rows, _GROUP, groups)  # grid[r, j, g] = scores[r, j * groups + g]
     minima = grid.amin(dim=1)  # (rows, groups)
     if k > 1 and torch.isnan(minima).any():  # a NaN minimum would hide its group's entries:
-        return scores.topk(k, dim=1, largest=False, sorted=True)[1]  # topk ranks NaN last
-    if k == 1:
-        chosen = minima.argmin(dim=1, keepdim=True)
-    else:
-        chosen = minima.topk(k, dim=1, largest=False, sorted=False)[1]  # (rows, k)
+        return _select_smallest(scores, k)  # topk ranks NaN last
+    chosen = _select_smallest(minima, k, ordered=False)  # (rows, k) group indices
     sub = torch.gather(grid, 2, chosen.unsqueeze(1).expand(-1, _GROUP, -1))  # (rows, GROUP, k)
-    flat = sub.view(rows, _GROUP * k)
-    if k == 1:
-        pick = flat.argmin(dim=1, keepdim=True)
-    else:
-        pick = flat.topk(k, dim=1, largest=False, sorted=True)[1]
+    pick = _select_smallest(sub.view(rows, _GROUP * k), k)
     return (pick // k) * groups + torch.gather(chosen, 1, pick % k)
+
+
+def _select_smallest(scores: Tensor, k: int, ordered: bool = True) -> Tensor:
+    """``(rows, k)`` indices of each row's ``k`` smallest entries by ``argmin`` (``k = 1``) or
+    ``topk`` over the whole row (ascending when ``ordered``): what :func:`_smallest_k` speeds up.
+    """
+    if k == 1:
+        return scores.argmin(dim=1, keepdim=True)
+    return scores.topk(k, dim=1, largest=False, sorted=ordered)[1]
 
 
 def nearest_code(

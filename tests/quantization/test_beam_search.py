@@ -124,7 +124,7 @@ def test_smallest_k_selects_what_topk_selects(n: int, k: int) -> None:
 
 
 @pytest.mark.parametrize("max_elements", [1 << 22, 8 * 1024 * 7])  # 1 chunk; 7-row chunks
-def test_grouped_selection_keeps_the_codes_of_a_wide_search(max_elements: int) -> None:
+def test_grouped_selection_keeps_the_codes_of_a_wide_search(max_elements: int, monkeypatch) -> None:
     """Stages of 1024 codewords and beam 8 (8192 scores per row) take the grouped route; the
     codes equal those of the same search with plain topk/argmin, also when the score buffer is
     reused across chunks (300 rows = 42 chunks of 7 + a last one of 6)."""
@@ -133,15 +133,8 @@ def test_grouped_selection_keeps_the_codes_of_a_wide_search(max_elements: int) -
     books = _books(6, stages=4, size=1024, dim=8)
     x = torch.randn(300, 8, generator=torch.Generator().manual_seed(7))
     fast = beam_search_codes(x, books, beam=8, max_elements=max_elements)
-    plain = search._smallest_k
-    try:
-        search._smallest_k = lambda s, k: (
-            s.argmin(1, keepdim=True) if k == 1 else s.topk(k, 1, largest=False)[1]
-        )
-        ref = beam_search_codes(x, books, beam=8)
-    finally:
-        search._smallest_k = plain
-    assert torch.equal(fast, ref)
+    monkeypatch.setattr(search, "_smallest_k", search._select_smallest)
+    assert torch.equal(fast, beam_search_codes(x, books, beam=8))
 
 
 def test_nan_scores_fall_back_to_topk() -> None:
