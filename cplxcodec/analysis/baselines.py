@@ -15,9 +15,10 @@ opus     ``opusenc --quiet --bitrate {kbps} --cvbr --comp 10 --framesize 20 --pa
          --discard-comments in.wav out.opus``;
          ``opusdec --quiet --rate 48000 out.opus out.wav`` (opusdec removes the pre-skip).
          Input at its own rate; bitrate clamped to opusenc's 6-256 kbps.
-amrwb    ``ffmpeg -i in.wav -ar 16000 -ac 1 -c:a libvo_amrwbenc -b:a {bps} out.amr``;
-         ``ffmpeg -i out.amr out.wav``. Modes 6.6-23.85 kbps: the highest at or below the
-         request (the lowest if none). Needs an ffmpeg built with libvo-amrwbenc.
+amrwb    no command line (Debian's ffmpeg has no AMR-WB encoder): libvo-amrwbenc's encoder and
+         libopencore-amrwb's decoder through ctypes (:mod:`cplxcodec.analysis.amrwb`), an RFC
+         4867 storage-format file, no DTX; input resampled to 16 kHz. Modes 6.6-23.85 kbps:
+         the highest at or below the request (the lowest if none).
 speex    ``speexenc --wideband --quality {q} in16k.wav out.spx``;
          ``speexdec --force-wb out.spx out.wav``. The highest quality whose nominal wideband
          rate is at or below the request (quality 0 if none); input resampled to 16 kHz.
@@ -28,9 +29,10 @@ codec2   ``c2enc {mode} in8k.raw out.bit``; ``c2dec {mode} out.bit out.raw`` (he
 
 Codec delays are removed: the decoded signal is advanced by :func:`estimate_delay` (the lag,
 0-50 ms, of its cross-correlation peak with the input; some tools, e.g. speexdec, remove their
-own lookahead only in some cases). A baseline whose tool is missing raises
-:class:`BaselineUnavailable` (install with ``apt-get install opus-tools ffmpeg speex codec2``);
-a tool that fails raises :class:`BaselineError` with its stderr.
+own lookahead only in some cases). A baseline whose tool or library is missing
+raises :class:`BaselineUnavailable` naming it and its Debian packages (all of them:
+``apt-get install opus-tools speex codec2 libvo-amrwbenc0 libopencore-amrwb0``); a tool that
+fails raises :class:`BaselineError` with its stderr.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ import shutil
 import subprocess
 import tempfile
 from abc import ABC, abstractmethod
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,6 +48,7 @@ import numpy as np
 import soundfile as sf
 
 from cplxcodec.analysis._signal import align, as_mono
+from cplxcodec.analysis.amrwb import AMRWB_MODES_KBPS, amrwb_missing, decode_awb, encode_awb
 from cplxcodec.audio import resample
 
 __all__ = [
@@ -107,20 +109,6 @@ def _highest_at_or_below(options: tuple[float, ...], kbps: float) -> float:
     return max(below) if below else min(options)
 
 
-@lru_cache(maxsize=1)
-def _ffmpeg_encoders() -> str:
-    if shutil.which("ffmpeg") is None:
-        return ""
-    proc = subprocess.run(
-        ["ffmpeg", "-hide_banner", "-encoders"],
-        capture_output=True,
-        text=True,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    return proc.stdout
-
-
 class Baseline(ABC):
     """A classical codec run through external tools (see the module docstring)."""
 
@@ -128,13 +116,15 @@ class Baseline(ABC):
     name: ClassVar[str] = ""
     #: executables that must be on ``PATH``
     tools: ClassVar[tuple[str, ...]] = ()
+    #: the Debian packages that provide what the baseline needs (named when it is missing)
+    packages: ClassVar[str] = ""
     #: nominal rates in kbps (empty: continuous within ``kbps_range``)
     modes: ClassVar[tuple[float, ...]] = ()
     #: smallest and largest target for continuous-rate codecs
     kbps_range: ClassVar[tuple[float, float]] = (0.0, float("inf"))
 
     def missing(self) -> list[str]:
-        """Names of the missing tools (empty when the baseline can run)."""
+        """Names of the missing tools (and libraries; empty when the baseline can run)."""
         return [t for t in self.tools if shutil.which(t) is None]
 
     def available(self) -> bool:
@@ -146,8 +136,8 @@ class Baseline(ABC):
         miss = self.missing()
         if miss:
             raise BaselineUnavailable(
-                f"baseline {self.name!r} needs {', '.join(miss)} on PATH "
-                "(Debian: apt-get install opus-tools ffmpeg speex codec2)"
+                f"baseline {self.name!r} needs {', '.join(miss)} "
+                f"(Debian: apt-get install {self.packages or 'the package that provides it'})"
             )
 
     def select_rate(self, kbps: float) -> float:
@@ -198,6 +188,11 @@ def _write_wav(path: Path, x: np.ndarray, sr: int) -> None:
     sf.write(str(path), x, sr, subtype="PCM_16", format="WAV")
 
 
+def _pcm16(x: np.ndarray, sr: int, rate: int) -> np.ndarray:
+    """``x`` resampled from ``sr`` to ``rate`` as int16 samples (clipped to full scale)."""
+    return np.round(np.clip(resample(x, sr, rate), -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
 def _read_wav(path: Path) -> tuple[np.ndarray, int]:
     data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     return data.mean(axis=1), int(rate)
@@ -208,6 +203,7 @@ class OpusBaseline(Baseline):
 
     name = "opus"
     tools = ("opusenc", "opusdec")
+    packages = "opus-tools"
     kbps_range = (6.0, 256.0)
 
     def _roundtrip(self, tmp: Path, x: np.ndarray, sr: int, kbps: float) -> tuple:
@@ -237,41 +233,21 @@ class OpusBaseline(Baseline):
 
 
 class AmrWbBaseline(Baseline):
-    """AMR-WB (ITU-T G.722.2) through ffmpeg's libvo-amrwbenc encoder and native decoder."""
+    """AMR-WB (ITU-T G.722.2): the VisualOn encoder and OpenCORE decoder through ctypes
+    (:mod:`cplxcodec.analysis.amrwb`); ``actual_kbps`` is the size of the ``.awb`` file."""
 
     name = "amrwb"
-    tools = ("ffmpeg",)
-    modes = (6.6, 8.85, 12.65, 14.25, 15.85, 18.25, 19.85, 23.05, 23.85)
+    packages = "libvo-amrwbenc0 libopencore-amrwb0"
+    modes = AMRWB_MODES_KBPS
 
     def missing(self) -> list[str]:
-        miss = super().missing()
-        if not miss and "libvo_amrwbenc" not in _ffmpeg_encoders():
-            miss.append("an ffmpeg built with the libvo_amrwbenc encoder")
-        return miss
+        return super().missing() + amrwb_missing()
 
     def _roundtrip(self, tmp: Path, x: np.ndarray, sr: int, kbps: float) -> tuple:
-        src, enc, dst = tmp / "in.wav", tmp / "out.amr", tmp / "out.wav"
-        _write_wav(src, x, sr)
-        base = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
-        _run(
-            [
-                *base,
-                "-i",
-                str(src),
-                "-ar",
-                "16000",
-                "-ac",
-                "1",
-                "-c:a",
-                "libvo_amrwbenc",
-                "-b:a",
-                str(int(round(kbps * 1000))),
-                str(enc),
-            ]
-        )
-        _run([*base, "-i", str(enc), "-c:a", "pcm_s16le", str(dst)])
-        y, rate = _read_wav(dst)
-        return y, rate, enc.stat().st_size
+        awb = tmp / "out.awb"
+        awb.write_bytes(encode_awb(_pcm16(x, sr, 16000), self.modes.index(kbps)))
+        y = decode_awb(awb.read_bytes()).astype(np.float32) / 32768.0
+        return y, 16000, awb.stat().st_size
 
 
 class SpeexBaseline(Baseline):
@@ -279,6 +255,7 @@ class SpeexBaseline(Baseline):
 
     name = "speex"
     tools = ("speexenc", "speexdec")
+    packages = "speex"
     #: nominal wideband bitrates (kbps) of qualities 0..10 (Speex manual, wideband modes)
     quality_kbps: ClassVar[tuple[float, ...]] = (
         3.95,
@@ -310,6 +287,7 @@ class Codec2Baseline(Baseline):
 
     name = "codec2"
     tools = ("c2enc", "c2dec")
+    packages = "codec2"
     modes = (0.45, 0.7, 1.2, 1.3, 1.4, 1.6, 2.4, 3.2)
     _mode_names: ClassVar[dict[float, str]] = {
         0.45: "450",
@@ -325,8 +303,7 @@ class Codec2Baseline(Baseline):
     def _roundtrip(self, tmp: Path, x: np.ndarray, sr: int, kbps: float) -> tuple:
         src, enc, dst = tmp / "in.raw", tmp / "out.bit", tmp / "out.raw"
         mode = self._mode_names[kbps]
-        pcm = np.round(np.clip(resample(x, sr, 8000), -1.0, 1.0) * 32767.0).astype("<i2")
-        src.write_bytes(pcm.tobytes())
+        src.write_bytes(_pcm16(x, sr, 8000).astype("<i2").tobytes())
         _run(["c2enc", mode, str(src), str(enc)])
         _run(["c2dec", mode, str(enc), str(dst)])
         y = np.frombuffer(dst.read_bytes(), dtype="<i2").astype(np.float32) / 32768.0
