@@ -14,7 +14,9 @@ of the compressed file (headers included) × 8 / duration.
 
 Output: a Markdown table of per-(codec, bitrate) means with the segment count, printed and
 written to ``--out-md``; every record, the aggregates, the segment plan and the target checks as
-JSON in ``--out-json``. Then the targets of issue #9 are checked and printed:
+JSON in ``--out-json``; with more than one bitrate, the model's BD-rate on PESQ-WB against every
+other codec (:meth:`~cplxcodec.analysis.EvalResult.bd_rates`: negative = fewer bits for the same
+quality) and, with ``--plot``, a PNG of PESQ-WB against actual kbps for every codec. Then the targets of issue #9 are checked and printed:
 
 * 6 kbps: PESQ-WB ≥ 3.2 and STOI ≥ 0.92; 12 kbps: PESQ-WB ≥ 3.9 and STOI ≥ 0.97;
 * actual kbps ≤ nominal on every segment;
@@ -25,7 +27,9 @@ JSON in ``--out-json``. Then the targets of issue #9 are checked and printed:
   model without ``encode``/``config``, such as a test stand-in, is not checked).
 
 Run: ``python benchmarks/quality.py --model speech16k --twin PATH`` (several minutes per codec
-on 2 cores for the ~8 minutes of dev audio); ``--limit 3`` for a quick check;
+on 2 cores for the ~8 minutes of dev audio); ``--kbps 3 4 6 8 10 12 --plot rd.png`` for rate-
+quality curves (any whole number of the model's ~0.98 kbps stages); ``--limit 3`` for a quick
+check;
 ``--baselines-only`` (or ``--model none``) for the reference rows of the classical codecs.
 """
 
@@ -51,6 +55,7 @@ from cplxcodec.analysis.baselines import BASELINES
 __all__ = [
     "METRICS",
     "TargetCheck",
+    "bd_lines",
     "check_targets",
     "main",
     "markdown_table",
@@ -97,6 +102,22 @@ def merge_results(results: Sequence[EvalResult]) -> EvalResult:
         out.kbps = list(dict.fromkeys([*out.kbps, *r.kbps]))
         out.skipped.update(r.skipped)
     return out
+
+
+def bd_lines(result: EvalResult, model: str = MODEL_NAME) -> str:
+    """The BD-rate on PESQ-WB of ``model`` against every other codec, one line each ("" when
+    ``model`` is absent or was run at one bitrate only)."""
+    if model not in result.codecs() or len(result.aggregate()[model]) < 2:
+        return ""
+    lines = [f"BD-rate of {model} on PESQ-WB (negative: fewer bits for the same quality):"]
+    for anchor in result.codecs():
+        if anchor != model:
+            v = result.bd_rates(anchor)[model]
+            lines.append(
+                f"  vs {anchor}: "
+                + ("n/a (too few rates or no overlap)" if not math.isfinite(v) else f"{v:+.1f} %")
+            )
+    return "\n".join(lines)
 
 
 def _fmt(v: float, digits: int) -> str:
@@ -233,6 +254,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N segments only")
     p.add_argument("--out-md", default=None, help="write the Markdown table here")
     p.add_argument("--out-json", default=None, help="write all results here")
+    p.add_argument("--plot", default=None, help="write PESQ-WB against actual kbps here (PNG)")
     p.add_argument("--threads", type=int, default=None, help="torch threads for the model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -335,8 +357,15 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
     checks = check_targets(result) if codec is not None else []
     if codec is not None:
         checks.append(usage_check(codec, list(segments.values())))
+    bd = bd_lines(result)
+    if bd:
+        print("\n" + bd)
     if checks:
         print("\nTargets (issue #9):\n" + _format_checks(checks))
+    if args.plot:
+        from cplxcodec.analysis.plots import rd_figure
+
+        Path(args.plot).write_bytes(rd_figure(result, "pesq_wb"))
     print(f"\n{elapsed:.0f} s for {len(result.records)} coded segments", file=sys.stderr)
     if args.out_md:
         note = (

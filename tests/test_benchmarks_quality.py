@@ -164,6 +164,19 @@ def test_check_targets(bench) -> None:
     assert "| opus | 6 | 6.30 / 6.31 | 2.500 | 0.8800 | 7.00 | 0.700 | 2 |" in table.splitlines()
 
 
+def test_bd_lines(bench) -> None:
+    _, q = bench
+    pts = {6.0: (2.5, 0.9, 5.0, 0.5, 6.0), 12.0: (3.5, 0.95, 8.0, 0.3, 12.0)}
+    cheaper = {k: (*v[:4], 0.7 * v[4]) for k, v in pts.items()}  # same quality, 70 % of the bits
+    one_rate = {6.0: pts[6.0]}
+    res = _result({"cplxcodec": cheaper, "opus": pts, "speex": one_rate})
+    lines = q.bd_lines(res).splitlines()
+    assert lines[0].startswith("BD-rate of cplxcodec on PESQ-WB")
+    assert lines[1:] == ["  vs opus: -30.0 %", "  vs speex: n/a (too few rates or no overlap)"]
+    assert q.bd_lines(_result({"cplxcodec": one_rate, "opus": pts})) == ""
+    assert q.bd_lines(_result({"opus": pts})) == ""
+
+
 class _StandIn:
     """A codec whose output is the input plus white noise at ``snr_db``; its "file" has 90% of
     the requested bitrate."""
@@ -184,9 +197,12 @@ def test_main_with_stand_in_codecs(bench, corpus: Path, tmp_path: Path, capsys) 
     _, q = bench
     md, js = tmp_path / "q.md", tmp_path / "q.json"
     argv = ["--data", str(corpus), "--baselines", "none", "--segment-seconds", "2", "--limit", "2"]
-    argv += ["--out-md", str(md), "--out-json", str(js), "--no-progress"]
+    png = tmp_path / "rd.png"
+    argv += ["--out-md", str(md), "--out-json", str(js), "--no-progress", "--plot", str(png)]
     assert q.main(argv, codec=_StandIn(30.0), twin=_StandIn(10.0)) == 0
     out = capsys.readouterr().out
+    assert png.read_bytes().startswith(b"\x89PNG")
+    assert "BD-rate of cplxcodec on PESQ-WB" in out and "  vs cplxcodec-twin: " in out
     assert out.count("| cplxcodec |") == 2 and out.count("| cplxcodec-twin |") == 2
     assert "[PASS] 6 kbps beats twin on every metric" in out
     assert "[PASS] 12 kbps actual <= nominal" in out

@@ -116,16 +116,22 @@ class EvalResult:
         return out
 
     def rd_curve(self, codec: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(mean actual kbps, mean metric)`` per requested bitrate of ``codec``, by rate."""
+        """``(mean actual kbps, mean metric)`` per requested bitrate of ``codec``, by rate.
+
+        Requests that gave the same point (a baseline running several requests at one mode or
+        clamped rate) appear once, so the curve has no repeated abscissae."""
         agg = self.aggregate().get(codec)
         if agg is None:
             raise KeyError(f"no records for codec {codec!r}; have {self.codecs()}")
-        pts = sorted((row["actual_kbps"], row.get(metric, math.nan)) for row in agg.values())
+        pts = sorted({(row["actual_kbps"], row.get(metric, math.nan)) for row in agg.values()})
         return np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
 
-    def bd_rates(self, anchor: str, metric: str = "pesq_wb") -> dict[str, float]:
-        """BD-rate in percent (:func:`~cplxcodec.analysis.bd_rate`) of every other codec
-        against ``anchor`` on ``metric``; NaN where undefined (too few points, no overlap)."""
+    def bd_rates(
+        self, anchor: str, metric: str = "pesq_wb", *, method: str = "cubic"
+    ) -> dict[str, float]:
+        """BD-rate in percent (:func:`~cplxcodec.analysis.bd_rate`, ``method`` its
+        interpolation) of every other codec against ``anchor`` on ``metric``; NaN where undefined
+        (too few points, no overlap, a curve not monotone for ``"pchip"``)."""
         ra, qa = self.rd_curve(anchor, metric)
         out = {}
         for codec in self.codecs():
@@ -133,7 +139,7 @@ class EvalResult:
                 continue
             rb, qb = self.rd_curve(codec, metric)
             try:
-                out[codec] = bd_rate(ra, qa, rb, qb)
+                out[codec] = bd_rate(ra, qa, rb, qb, method=method)
             except ValueError:
                 out[codec] = math.nan
         return out

@@ -62,6 +62,11 @@ def test_bd_rates_between_codecs() -> None:
             recs.append(EvalRecord("x", codec, k, k * scale, {"pesq_wb": q}))
     res = EvalResult(recs, SR, [3, 6, 12, 24])
     assert res.bd_rates("a")["b"] == pytest.approx(-30.0, abs=1e-9)
+    # a request that an anchor runs at a rate it already has (clamped) adds no point
+    recs.append(EvalRecord("x", "a", 2, 3.0, {"pesq_wb": 1.5}))
+    res = EvalResult(recs, SR, [2, 3, 6, 12, 24])
+    assert res.rd_curve("a", "pesq_wb")[0].tolist() == [3.0, 6.0, 12.0, 24.0]
+    assert res.bd_rates("a", method="pchip")["b"] == pytest.approx(-30.0, abs=1e-9)
     assert res.bd_rates("b")["a"] == pytest.approx(100 * (1 / 0.7 - 1), abs=1e-9)
 
 
