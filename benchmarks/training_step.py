@@ -1,0 +1,119 @@
+"""CPU cost of one training step: the complex codec against its real-valued twin.
+
+The "equal training budget" comparison of issue #9 converts steps into CPU time with the cost of
+a step of each model. This script measures both in one run: for every ``--configs`` name it builds
+the codec as :class:`~cplxcodec.training.CodecModule` does (registered config, the bundled
+recipe's loss weights, :class:`~cplxcodec.optim.CAdam` over
+:func:`~cplxcodec.optim.complex_param_groups`, glibc allocator tuning as the training configs
+apply it) and times whole optimisation steps — forward, loss, backward, gradient clipping,
+optimizer step — on the training batch shape (``--batch`` × 1 s of speech-like audio at
+16 kHz). Steps of the models are interleaved round-robin with the same batch and seed, so load
+from other jobs hits them alike; CPU seconds (``time.process_time``) and wall seconds are
+reported as medians, with the median of per-round ratios against the first config.
+
+Run: ``python benchmarks/training_step.py`` (about two minutes with 1 thread; ``--threads``,
+``--rounds``, ``--batch``, ``--configs``, ``--no-malloc-tuning``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+
+import torch
+
+from cplxcodec.losses import CodecLoss, LossWeights
+from cplxcodec.models import ComplexCodec, get_config
+from cplxcodec.optim import CAdam, complex_param_groups
+from cplxcodec.signals import speech_like
+from cplxcodec.training.callbacks import tune_malloc
+
+__all__ = ["StepTimer", "main"]
+
+#: the bundled recipe's loss weights (configs/speech16k.yaml, the LossWeights defaults)
+LOSS_WEIGHTS = LossWeights()
+
+
+class StepTimer:
+    """One model's training step on a fixed batch (module docstring)."""
+
+    def __init__(self, config: str, batch: int, seconds: float = 1.0) -> None:
+        cfg = get_config(config)
+        self.name = config
+        self.codec = ComplexCodec(cfg)
+        self.codec.train()
+        self.loss = CodecLoss(cfg.sample_rate, LOSS_WEIGHTS)
+        self.opt = CAdam(complex_param_groups(self.codec), lr=1e-4, betas=(0.9, 0.99))
+        n = round(seconds * cfg.sample_rate)
+        wav = [speech_like(seconds, cfg.sample_rate, seed=i)[:n] for i in range(batch)]
+        self.wav = torch.stack([torch.from_numpy(w) for w in wav])[:, None].float()
+        self.params = sum(p.numel() * (2 if p.is_complex() else 1) for p in self.codec.parameters())
+
+    def step(self, seed: int) -> tuple[float, float]:
+        """One optimisation step; returns ``(cpu_seconds, wall_seconds)``."""
+        torch.manual_seed(seed)  # the same quantizer dropout for every model in a round
+        c0, w0 = time.process_time(), time.perf_counter()
+        out = self.codec(self.wav)
+        loss = self.loss(self.wav, out.wav, out.spec, out.spec_hat, out.commit_loss)
+        self.opt.zero_grad(set_to_none=True)
+        loss.total.backward()
+        torch.nn.utils.clip_grad_norm_(self.codec.parameters(), 1.0)
+        self.opt.step()
+        return time.process_time() - c0, time.perf_counter() - w0
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="benchmarks/training_step.py", description=__doc__)
+    p.add_argument("--configs", nargs="+", default=["speech16k", "speech16k-real"])
+    p.add_argument("--batch", type=int, default=16, help="clips of 1 s per step (default 16)")
+    p.add_argument("--rounds", type=int, default=12, help="timed steps per model")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps per model first")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument(
+        "--no-malloc-tuning", action="store_true", help="keep glibc's default allocator settings"
+    )
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Time the steps and print the table; 0 on success, 2 on bad arguments."""
+    args = _parse(argv)
+    if min(args.batch, args.rounds, args.threads) < 1 or args.warmup < 0:
+        print("error: --batch, --rounds and --threads must be >= 1, --warmup >= 0", file=sys.stderr)
+        return 2
+    try:
+        timers = [StepTimer(name, args.batch) for name in args.configs]
+    except (KeyError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    tuned = False if args.no_malloc_tuning else tune_malloc()
+    cpu: dict[str, list[float]] = {t.name: [] for t in timers}
+    wall: dict[str, list[float]] = {t.name: [] for t in timers}
+    for r in range(args.warmup + args.rounds):
+        for t in timers:
+            c, w = t.step(seed=r)
+            if r >= args.warmup:
+                cpu[t.name].append(c)
+                wall[t.name].append(w)
+    ref = timers[0].name
+    print(
+        f"training step, batch {args.batch} x 1 s, {args.threads} thread(s), {args.rounds} rounds"
+        f"{', malloc tuned' if tuned else ''}; ratios: paired per round against {ref}"
+    )
+    print("| model | params (real) | CPU-s / step | wall s / step | CPU ratio |")
+    print("|---|---|---|---|---|")
+    for t in timers:
+        ratio = statistics.median(a / b for a, b in zip(cpu[t.name], cpu[ref], strict=True))
+        print(
+            f"| {t.name} | {t.params / 1e6:.3f} M | {statistics.median(cpu[t.name]):.3f} | "
+            f"{statistics.median(wall[t.name]):.3f} | {ratio:.2f}x |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
