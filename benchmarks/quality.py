@@ -16,7 +16,8 @@ Output: a Markdown table of per-(codec, bitrate) means with the segment count, p
 written to ``--out-md``; every record, the aggregates, the segment plan and the target checks as
 JSON in ``--out-json``; with more than one bitrate, the model's BD-rate on PESQ-WB against every
 other codec (:meth:`~cplxcodec.analysis.EvalResult.bd_rates`: negative = fewer bits for the same
-quality) and, with ``--plot``, a PNG of PESQ-WB against actual kbps for every codec. Then the targets of issue #9 are checked and printed:
+quality; printed and in both files) and, with ``--plot``, a PNG of PESQ-WB against actual kbps
+for every codec. Then the targets of issue #9 are checked and printed:
 
 * 6 kbps: PESQ-WB ≥ 3.2 and STOI ≥ 0.92; 12 kbps: PESQ-WB ≥ 3.9 and STOI ≥ 0.97;
 * actual kbps ≤ nominal on every segment;
@@ -57,6 +58,7 @@ __all__ = [
     "TargetCheck",
     "bd_lines",
     "check_targets",
+    "model_bd_rates",
     "main",
     "markdown_table",
     "merge_results",
@@ -104,20 +106,21 @@ def merge_results(results: Sequence[EvalResult]) -> EvalResult:
     return out
 
 
-def bd_lines(result: EvalResult, model: str = MODEL_NAME) -> str:
-    """The BD-rate on PESQ-WB of ``model`` against every other codec, one line each ("" when
-    ``model`` is absent or was run at one bitrate only)."""
+def model_bd_rates(result: EvalResult, model: str = MODEL_NAME) -> dict[str, float]:
+    """BD-rate in % on PESQ-WB of ``model`` against every other codec (NaN: too few rates or no
+    overlap); empty when ``model`` is absent or was run at one bitrate only."""
     if model not in result.codecs() or len(result.aggregate()[model]) < 2:
-        return ""
+        return {}
+    return {a: result.bd_rates(a)[model] for a in result.codecs() if a != model}
+
+
+def bd_lines(rates: Mapping[str, float], model: str = MODEL_NAME) -> str:
+    """:func:`model_bd_rates` as text, one line per anchor ("" for none)."""
     lines = [f"BD-rate of {model} on PESQ-WB (negative: fewer bits for the same quality):"]
-    for anchor in result.codecs():
-        if anchor != model:
-            v = result.bd_rates(anchor)[model]
-            lines.append(
-                f"  vs {anchor}: "
-                + ("n/a (too few rates or no overlap)" if not math.isfinite(v) else f"{v:+.1f} %")
-            )
-    return "\n".join(lines)
+    for anchor, v in rates.items():
+        shown = f"{v:+.1f} %" if math.isfinite(v) else "n/a (too few rates or no overlap)"
+        lines.append(f"  vs {anchor}: {shown}")
+    return "\n".join(lines) if rates else ""
 
 
 def _fmt(v: float, digits: int) -> str:
@@ -357,15 +360,12 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
     checks = check_targets(result) if codec is not None else []
     if codec is not None:
         checks.append(usage_check(codec, list(segments.values())))
-    bd = bd_lines(result)
+    bd_rates = model_bd_rates(result)
+    bd = bd_lines(bd_rates)
     if bd:
         print("\n" + bd)
     if checks:
         print("\nTargets (issue #9):\n" + _format_checks(checks))
-    if args.plot:
-        from cplxcodec.analysis.plots import rd_figure
-
-        Path(args.plot).write_bytes(rd_figure(result, "pesq_wb"))
     print(f"\n{elapsed:.0f} s for {len(result.records)} coded segments", file=sys.stderr)
     if args.out_md:
         note = (
@@ -375,7 +375,8 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
         if result.skipped:
             note += "Skipped: " + "; ".join(f"{k} ({v})" for k, v in result.skipped.items())
             note += ".\n\n"
-        extra = f"\n\nTargets (issue #9):\n\n```\n{_format_checks(checks)}\n```" if checks else ""
+        extra = f"\n\n```\n{bd}\n```" if bd else ""
+        extra += f"\n\nTargets (issue #9):\n\n```\n{_format_checks(checks)}\n```" if checks else ""
         Path(args.out_md).write_text(note + table + extra + "\n", encoding="utf-8")
     if args.out_json:
         data = result.to_dict()
@@ -391,9 +392,14 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
         }
         data["segments"] = [s.describe() for s in plans]
         data["targets"] = [asdict(c) for c in checks]
+        data["bd_rate_pesq_wb"] = {a: v if math.isfinite(v) else None for a, v in bd_rates.items()}
         Path(args.out_json).write_text(
             json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8"
         )
+    if args.plot:  # last: the figures above are written even if plotting fails
+        from cplxcodec.analysis.plots import rd_figure
+
+        Path(args.plot).write_bytes(rd_figure(result, "pesq_wb"))
     return 0
 
 

@@ -2,14 +2,15 @@
 
 The "equal training budget" comparison of issue #9 converts steps into CPU time with the cost of
 a step of each model. This script measures both in one run: for every ``--configs`` name it builds
-the codec as :class:`~cplxcodec.training.CodecModule` does (registered config, the bundled
-recipe's loss weights, :class:`~cplxcodec.optim.CAdam` over
-:func:`~cplxcodec.optim.complex_param_groups`, glibc allocator tuning as the training configs
-apply it) and times whole optimisation steps — forward, loss, backward, gradient clipping,
-optimizer step — on the training batch shape (``--batch`` × 1 s of speech-like audio at
-16 kHz). Steps of the models are interleaved round-robin with the same batch and seed, so load
-from other jobs hits them alike; CPU seconds (``time.process_time``) and wall seconds are
-reported as medians, with the median of per-round ratios against the first config.
+a :class:`~cplxcodec.training.CodecModule` with the bundled recipe's settings
+(``configs/speech16k.yaml``: loss weights, CAdam, lr, schedule) and times whole optimisation steps
+as its ``training_step`` runs them — the finiteness checks, the quantizer snapshot, forward,
+loss, backward, gradient clipping, optimizer and scheduler step; not Lightning's loop, logging or
+DDP collectives — on the training batch shape (``--batch`` × 1 s of speech-like audio at
+16 kHz), with glibc's allocator tuned as the training configs tune it. Steps of the models are
+interleaved round-robin with the same batch and seed, so load from other jobs hits them alike;
+CPU seconds (``time.process_time``) and wall seconds are reported as medians, with the median of
+per-round ratios against the first config.
 
 Run: ``python benchmarks/training_step.py`` (about two minutes with 1 thread; ``--threads``,
 ``--rounds``, ``--batch``, ``--configs``, ``--no-malloc-tuning``).
@@ -25,44 +26,61 @@ from collections.abc import Sequence
 
 import torch
 
-from cplxcodec.losses import CodecLoss, LossWeights
-from cplxcodec.models import ComplexCodec, get_config
-from cplxcodec.optim import CAdam, complex_param_groups
 from cplxcodec.signals import speech_like
+from cplxcodec.training import CodecModule
 from cplxcodec.training.callbacks import tune_malloc
 
-__all__ = ["StepTimer", "main"]
+__all__ = ["RECIPE", "StepTimer", "main"]
 
-#: the bundled recipe's loss weights (configs/speech16k.yaml, the LossWeights defaults)
-LOSS_WEIGHTS = LossWeights()
+#: CodecModule settings of the bundled recipe (configs/speech16k.yaml, model section)
+RECIPE = {
+    "optimizer": "cadam",
+    "lr": 1e-3,
+    "betas": (0.9, 0.99),
+    "warmup_steps": 100,
+    "loss_weights": {"complex_spec": 30.0, "time_l1": 10.0},
+    "max_steps_schedule": 60000,
+    "grad_clip": 1.0,
+}
 
 
 class StepTimer:
     """One model's training step on a fixed batch (module docstring)."""
 
     def __init__(self, config: str, batch: int, seconds: float = 1.0) -> None:
-        cfg = get_config(config)
+        module = CodecModule(model=config, **RECIPE)
         self.name = config
-        self.codec = ComplexCodec(cfg)
-        self.codec.train()
-        self.loss = CodecLoss(cfg.sample_rate, LOSS_WEIGHTS)
-        self.opt = CAdam(complex_param_groups(self.codec), lr=1e-4, betas=(0.9, 0.99))
-        n = round(seconds * cfg.sample_rate)
-        wav = [speech_like(seconds, cfg.sample_rate, seed=i)[:n] for i in range(batch)]
+        self.codec, self.loss = module.codec.train(), module.loss
+        opt = module.configure_optimizers()
+        self.opt, self.sched = opt["optimizer"], opt["lr_scheduler"]["scheduler"]
+        n = round(seconds * module.codec.config.sample_rate)
+        wav = [
+            speech_like(seconds, module.codec.config.sample_rate, seed=i)[:n] for i in range(batch)
+        ]
         self.wav = torch.stack([torch.from_numpy(w) for w in wav])[:, None].float()
         self.params = sum(p.numel() * (2 if p.is_complex() else 1) for p in self.codec.parameters())
 
     def step(self, seed: int) -> tuple[float, float]:
-        """One optimisation step; returns ``(cpu_seconds, wall_seconds)``."""
+        """One optimisation step as ``CodecModule.training_step`` takes it (without Lightning);
+        returns ``(cpu_seconds, wall_seconds)``."""
         torch.manual_seed(seed)  # the same quantizer dropout for every model in a round
         c0, w0 = time.process_time(), time.perf_counter()
+        ok = bool(torch.isfinite(self.wav).all())
+        snapshot = {k: v.clone() for k, v in self.codec.quantizer.state_dict().items()}
         out = self.codec(self.wav)
         loss = self.loss(self.wav, out.wav, out.spec, out.spec_hat, out.commit_loss)
+        ok &= bool(torch.isfinite(loss.total))
         self.opt.zero_grad(set_to_none=True)
         loss.total.backward()
-        torch.nn.utils.clip_grad_norm_(self.codec.parameters(), 1.0)
+        norm = torch.nn.utils.clip_grad_norm_(self.codec.parameters(), RECIPE["grad_clip"])
+        ok &= bool(torch.isfinite(norm))
         self.opt.step()
-        return time.process_time() - c0, time.perf_counter() - w0
+        self.sched.step()
+        elapsed = time.process_time() - c0, time.perf_counter() - w0
+        if not ok:
+            self.codec.quantizer.load_state_dict(snapshot)
+            raise FloatingPointError(f"{self.name}: non-finite loss or gradient in the step")
+        return elapsed
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -83,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     if min(args.batch, args.rounds, args.threads) < 1 or args.warmup < 0:
         print("error: --batch, --rounds and --threads must be >= 1, --warmup >= 0", file=sys.stderr)
+        return 2
+    if len(set(args.configs)) != len(args.configs):
+        print(f"error: --configs repeats a name: {args.configs}", file=sys.stderr)
         return 2
     try:
         timers = [StepTimer(name, args.batch) for name in args.configs]

@@ -170,11 +170,14 @@ def test_bd_lines(bench) -> None:
     cheaper = {k: (*v[:4], 0.7 * v[4]) for k, v in pts.items()}  # same quality, 70 % of the bits
     one_rate = {6.0: pts[6.0]}
     res = _result({"cplxcodec": cheaper, "opus": pts, "speex": one_rate})
-    lines = q.bd_lines(res).splitlines()
+    rates = q.model_bd_rates(res)
+    assert rates["opus"] == pytest.approx(-30.0) and math.isnan(rates["speex"])
+    lines = q.bd_lines(rates).splitlines()
     assert lines[0].startswith("BD-rate of cplxcodec on PESQ-WB")
     assert lines[1:] == ["  vs opus: -30.0 %", "  vs speex: n/a (too few rates or no overlap)"]
-    assert q.bd_lines(_result({"cplxcodec": one_rate, "opus": pts})) == ""
-    assert q.bd_lines(_result({"opus": pts})) == ""
+    assert q.model_bd_rates(_result({"cplxcodec": one_rate, "opus": pts})) == {}
+    assert q.model_bd_rates(_result({"opus": pts})) == {}
+    assert q.bd_lines({}) == ""
 
 
 class _StandIn:
@@ -203,6 +206,8 @@ def test_main_with_stand_in_codecs(bench, corpus: Path, tmp_path: Path, capsys) 
     out = capsys.readouterr().out
     assert png.read_bytes().startswith(b"\x89PNG")
     assert "BD-rate of cplxcodec on PESQ-WB" in out and "  vs cplxcodec-twin: " in out
+    assert "  vs cplxcodec-twin: " in md.read_text()
+    assert list(json.loads(js.read_text())["bd_rate_pesq_wb"]) == ["cplxcodec-twin"]
     assert out.count("| cplxcodec |") == 2 and out.count("| cplxcodec-twin |") == 2
     assert "[PASS] 6 kbps beats twin on every metric" in out
     assert "[PASS] 12 kbps actual <= nominal" in out

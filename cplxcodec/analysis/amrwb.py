@@ -66,7 +66,8 @@ def _require(soname: str) -> ctypes.CDLL:
     lib = _library(soname)
     if lib is None:
         raise OSError(
-            f"{soname} is not installed (Debian: apt-get install libvo-amrwbenc0 libopencore-amrwb0)"
+            f"{soname} is not installed "
+            "(Debian: apt-get install libvo-amrwbenc0 libopencore-amrwb0)"
         )
     return lib
 
@@ -100,12 +101,14 @@ def encode_awb(pcm: np.ndarray, mode: int) -> bytes:
     return b"".join(chunks)
 
 
-def decode_awb(data: bytes) -> np.ndarray:
-    """Decode storage-format AMR-WB bytes into int16 mono 16 kHz samples (320 per frame).
+def decode_awb(data: bytes | bytearray | memoryview) -> np.ndarray:
+    """Decode storage-format AMR-WB bytes into int16 mono 16 kHz samples (320 per frame; SID
+    and no-data frames give comfort noise or silence, as the decoder makes them).
 
-    Raises ``ValueError`` naming the byte offset for a missing magic, an invalid frame type or a
-    truncated last frame.
+    Raises ``ValueError`` for a missing magic, and naming the byte offset for an invalid frame
+    type or a truncated last frame.
     """
+    data = bytes(data)
     if not data.startswith(AMRWB_MAGIC):
         raise ValueError("not an AMR-WB storage-format file (no '#!AMR-WB' magic)")
     lib = _require(AMRWB_LIBRARIES[1])

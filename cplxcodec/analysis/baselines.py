@@ -244,10 +244,8 @@ class AmrWbBaseline(Baseline):
         return super().missing() + amrwb_missing()
 
     def _roundtrip(self, tmp: Path, x: np.ndarray, sr: int, kbps: float) -> tuple:
-        awb = tmp / "out.awb"
-        awb.write_bytes(encode_awb(_pcm16(x, sr, 16000), self.modes.index(kbps)))
-        y = decode_awb(awb.read_bytes()).astype(np.float32) / 32768.0
-        return y, 16000, awb.stat().st_size
+        data = encode_awb(_pcm16(x, sr, 16000), self.modes.index(kbps))
+        return decode_awb(data).astype(np.float32) / 32768.0, 16000, len(data)
 
 
 class SpeexBaseline(Baseline):

@@ -38,10 +38,6 @@ def test_every_mode_writes_storage_format_frames(mode: int) -> None:
     assert data.startswith(AMRWB_MAGIC)
     assert len(data) == len(AMRWB_MAGIC) + n_frames * FRAME_BYTES[mode]
     assert (data[len(AMRWB_MAGIC)] >> 3) & 0x0F == mode  # frame type of the first header
-    # the nominal rate is the payload: header bytes aside, 50 frames/s
-    assert (FRAME_BYTES[mode] - 1) * 8 * 50 / 1000 == pytest.approx(
-        AMRWB_MODES_KBPS[mode], abs=0.4
-    )
     y = decode_awb(data)
     assert y.dtype == np.int16 and y.size == n_frames * AMRWB_FRAME
 
@@ -73,6 +69,15 @@ def test_corrupt_files_are_refused_with_the_offset() -> None:
     with pytest.raises(ValueError, match="invalid AMR-WB frame type 12 at byte 27"):
         decode_awb(bytes(bad))
     assert decode_awb(AMRWB_MAGIC).size == 0
+
+
+@needs_libs
+def test_sid_and_no_data_frames_decode_to_one_frame_each() -> None:
+    no_data, lost, sid = bytes([15 << 3 | 4]), bytes([14 << 3]), bytes([9 << 3 | 4]) + bytes(5)
+    y = decode_awb(bytearray(AMRWB_MAGIC + no_data + lost + sid))  # any bytes-like input
+    assert y.size == 3 * AMRWB_FRAME
+    with pytest.raises(ValueError, match="truncated in the frame at byte 11"):
+        decode_awb(AMRWB_MAGIC + no_data + lost + sid[:3])
 
 
 def test_bad_arguments() -> None:
