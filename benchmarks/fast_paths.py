@@ -20,7 +20,10 @@ medians and the median of per-round ("paired") ratios:
 * ``beam-topk`` / ``beam-argmin`` (encoder only): the beam search's per-stage selection of the
   8 best (the last stage: the best) of ``8 × 1024`` candidate scores for each of 512 latent
   frames (one chunk of a 10 s clip): the grouped pre-selection (``_smallest_k``) vs. ``topk`` /
-  ``argmin`` over the whole row.
+  ``argmin`` over the whole row;
+* ``mrstft`` (the training loss): the multi-resolution STFT loss on 1 s waveforms without the
+  phase spectra (:class:`cplxcodec.losses.MultiResolutionSTFTLoss`) vs. auraloss's class, which
+  also computes ``torch.angle`` of every spectrum (bitwise the same values and gradients).
 
 Directions: ``fwd`` (no autograd, as the decoder runs) and ``fwd+bwd`` (training; not for the
 selection cases, which have no gradient). Outputs of both sides are checked to agree before
@@ -37,12 +40,14 @@ import statistics
 import time
 from collections.abc import Callable
 
+import auraloss
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from cplxcodec.functional.attention import banded_attention, banded_blocks, small_attention
 from cplxcodec.functional.conv import _KaratsubaConv, complex_conv
+from cplxcodec.losses import MultiResolutionSTFTLoss
 from cplxcodec.quantization.search import _select_smallest, _smallest_k
 
 __all__ = ["main", "CASES"]
@@ -136,6 +141,20 @@ def build(name: str, train: bool) -> tuple[list[Tensor], Fn, Fn, str, str]:
             "grouped",
             "topk(8)" if k > 1 else "argmin",
         )
+    if name == "mrstft":
+        sizes = (256, 512, 1024, 2048)
+        ours = MultiResolutionSTFTLoss(sizes)
+        ref = auraloss.freq.MultiResolutionSTFTLoss(sizes, [n // 4 for n in sizes], sizes)
+        gen = torch.Generator().manual_seed(0)
+        b = 16 if train else 1
+        x = [0.1 * torch.randn(b, 1, 16000, generator=gen) for _ in range(2)]
+        return (  # the reference waveform takes no gradient, as in training
+            x,
+            lambda a: ours(a[0], a[1].detach()),
+            lambda a: ref(a[0], a[1].detach()),
+            "magnitude only",
+            "auraloss",
+        )
     raise ValueError(f"unknown case {name!r}; choose from {CASES}")
 
 
@@ -147,6 +166,7 @@ CASES = (
     "time-attn",
     "beam-topk",
     "beam-argmin",
+    "mrstft",
 )
 INFERENCE_ONLY = ("beam-topk", "beam-argmin")  # no gradient: timed without autograd only
 
@@ -174,7 +194,9 @@ def _grads(fn: Fn, inputs: list[Tensor]) -> list[Tensor]:
     return [t.grad for t in leaves]
 
 
-def _rel_err(a: Tensor, b: Tensor) -> float:
+def _rel_err(a: Tensor | None, b: Tensor | None) -> float:
+    if a is None or b is None:  # an input neither path differentiates
+        return 0.0 if a is None and b is None else float("inf")
     if not a.is_floating_point() and not a.is_complex():  # indices: must be the same
         return 0.0 if torch.equal(a, b) else float("inf")
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()

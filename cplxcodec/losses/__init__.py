@@ -1,6 +1,19 @@
 """GAN-free reconstruction losses; all weights live in :class:`LossWeights`."""
 
 from cplxcodec.losses.codec_loss import CodecLoss, LossOutput, LossWeights
-from cplxcodec.losses.spectral import ComplexSpectralLoss, MelLoss, time_l1
+from cplxcodec.losses.spectral import (
+    ComplexSpectralLoss,
+    MelLoss,
+    MultiResolutionSTFTLoss,
+    time_l1,
+)
 
-__all__ = ["CodecLoss", "LossOutput", "LossWeights", "MelLoss", "ComplexSpectralLoss", "time_l1"]
+__all__ = [
+    "CodecLoss",
+    "LossOutput",
+    "LossWeights",
+    "MelLoss",
+    "ComplexSpectralLoss",
+    "MultiResolutionSTFTLoss",
+    "time_l1",
+]

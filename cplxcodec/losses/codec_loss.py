@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import auraloss
 from torch import Tensor, nn
 
-from cplxcodec.losses.spectral import ComplexSpectralLoss, MelLoss, time_l1
+from cplxcodec.losses.spectral import (
+    ComplexSpectralLoss,
+    MelLoss,
+    MultiResolutionSTFTLoss,
+    time_l1,
+)
 
 __all__ = ["LossWeights", "LossOutput", "CodecLoss"]
 
@@ -60,11 +64,7 @@ class CodecLoss(nn.Module):
         if isinstance(weights, dict):
             weights = LossWeights(**weights)
         self.weights = weights or LossWeights()
-        self.mrstft = auraloss.freq.MultiResolutionSTFTLoss(
-            fft_sizes=list(fft_sizes),
-            hop_sizes=[n // 4 for n in fft_sizes],
-            win_lengths=list(fft_sizes),
-        )
+        self.mrstft = MultiResolutionSTFTLoss(fft_sizes)
         self.mel = MelLoss(sample_rate)
         self.complex_spec = ComplexSpectralLoss()
 

@@ -16,6 +16,7 @@ from cplxcodec.losses import (
     LossOutput,
     LossWeights,
     MelLoss,
+    MultiResolutionSTFTLoss,
     time_l1,
 )
 from cplxcodec.models import CodecConfig, ComplexCodec
@@ -93,6 +94,26 @@ def test_mel_loss_accepts_batches_and_checks_its_arguments() -> None:
     assert float(MelLoss(16000)(x, x.flip(0))) > 0
     with pytest.raises(ValueError, match="same length"):
         MelLoss(16000, n_ffts=(256, 512), n_mels=(32,))
+
+
+# ------------------------------------------------------------------------------ multi-resolution STFT
+def test_mrstft_is_bitwise_auralosss_and_skips_the_phase(monkeypatch) -> None:
+    import auraloss
+
+    sizes = (256, 512, 1024, 2048)
+    ref = auraloss.freq.MultiResolutionSTFTLoss(sizes, [n // 4 for n in sizes], sizes)
+    x = torch.from_numpy(np.stack([speech_like(0.5, seed=s) for s in (1, 2)]))[:, None]
+    est = (x + 0.05 * torch.from_numpy(noise(0.5, seed=3))).requires_grad_()
+    expected = ref(est, x)
+    (g_ref,) = torch.autograd.grad(expected, est)
+    calls = []
+    monkeypatch.setattr(torch, "angle", lambda *a, **k: calls.append(1))  # must not be needed
+    got = MultiResolutionSTFTLoss(sizes)(est, x)
+    (g_got,) = torch.autograd.grad(got, est)
+    assert torch.equal(got, expected) and torch.equal(g_got, g_ref) and not calls
+    assert float(MultiResolutionSTFTLoss()(x, x)) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="fft_sizes"):
+        MultiResolutionSTFTLoss(())
 
 
 # ------------------------------------------------------------------------------ complex spectral
