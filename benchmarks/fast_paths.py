@@ -21,6 +21,10 @@ medians and the median of per-round ("paired") ratios:
   8 best (the last stage: the best) of ``8 × 1024`` candidate scores for each of 512 latent
   frames (one chunk of a 10 s clip): the grouped pre-selection (``_smallest_k``) vs. ``topk`` /
   ``argmin`` over the whole row;
+* ``attn-freq`` / ``attn-time``: the whole :class:`~cplxcodec.layers.ComplexAxialAttention`
+  layer of the decoder (48 channels, 4 heads; frequency axis, and banded time axis) with q, k, v
+  as strided views of the projection in ``view_as_real``'s interleaved order vs. the replaced
+  ``[Re, Im]``-concatenated layout, which copied q, k, v and the output;
 * ``mrstft`` (the training loss): the multi-resolution STFT loss on 1 s waveforms without the
   phase spectra (:class:`cplxcodec.losses.MultiResolutionSTFTLoss`) vs. auraloss's class, which
   also computes ``torch.angle`` of every spectrum (bitwise the same values and gradients).
@@ -47,6 +51,7 @@ from torch import Tensor
 
 from cplxcodec.functional.attention import banded_attention, banded_blocks, small_attention
 from cplxcodec.functional.conv import _KaratsubaConv, complex_conv
+from cplxcodec.layers import ComplexAxialAttention
 from cplxcodec.losses import MultiResolutionSTFTLoss
 from cplxcodec.quantization.search import _select_smallest, _smallest_k
 
@@ -61,6 +66,34 @@ def _masked_sdpa_banded(q: Tensor, k: Tensor, v: Tensor, w: int, scale: float) -
     qb, kb, vb, mask = banded_blocks(q, k, v, w)
     out = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask, scale=scale)
     return out.reshape(s, h, -1, d)[:, :, :length]
+
+
+def _concat_layout_attention(m: ComplexAxialAttention, x: Tensor) -> Tensor:
+    """The replaced layout of :class:`ComplexAxialAttention`: heads as ``[Re(d), Im(d)]``
+    concatenations, which copies q, k, v and the output (the layer now uses views)."""
+    b, c, f, n = x.shape
+    time_axis = m.axis == "time"
+    seq = (x.permute(0, 2, 3, 1) if time_axis else x.permute(0, 3, 2, 1)).reshape(
+        -1, n if time_axis else f, c
+    )
+    s, length = seq.shape[0], seq.shape[1]
+    qkv = torch.view_as_real(m.qkv(seq).view(s, length, 3, m.heads, m.head_dim))
+    qkv = qkv.permute(2, 0, 3, 1, 5, 4).reshape(3, s, m.heads, length, 2 * m.head_dim)
+    q, k, v = qkv.unbind(0)
+    scale = m.head_dim**-0.5
+    if m.window is not None:
+        o = banded_attention(q, k, v, m.window, m.causal, scale=scale)
+    elif not q.requires_grad:
+        o = small_attention(q, k, v, scale)
+    else:
+        o = F.scaled_dot_product_attention(q, k, v, scale=scale)
+    o = o.view(s, m.heads, length, 2, m.head_dim).permute(0, 2, 1, 4, 3)
+    o = m.out(torch.view_as_complex(o.contiguous()).reshape(s, length, c))
+    return (
+        o.view(b, f, n, c).permute(0, 3, 1, 2)
+        if time_axis
+        else o.view(b, n, f, c).permute(0, 3, 2, 1)
+    )
 
 
 def _upsample_case(cin: int, cout: int, k: int, s: int, p: int, height: int, train: bool):
@@ -141,6 +174,21 @@ def build(name: str, train: bool) -> tuple[list[Tensor], Fn, Fn, str, str]:
             "grouped",
             "topk(8)" if k > 1 else "argmin",
         )
+    if name in ("attn-freq", "attn-time"):
+        time_axis = name == "attn-time"
+        torch.manual_seed(0)
+        m = ComplexAxialAttention(
+            48, 4, axis="time" if time_axis else "freq", window=32 if time_axis else None
+        )
+        b, n = (16, 98) if train else (1, 977)
+        x = torch.randn(b, 48, 8, n, dtype=torch.cfloat, generator=torch.Generator().manual_seed(0))
+        return (
+            [x],
+            lambda a: m(a[0]),
+            lambda a: _concat_layout_attention(m, a[0]),
+            "views",
+            "copies",
+        )
     if name == "mrstft":
         sizes = (256, 512, 1024, 2048)
         ours = MultiResolutionSTFTLoss(sizes)
@@ -166,6 +214,8 @@ CASES = (
     "time-attn",
     "beam-topk",
     "beam-argmin",
+    "attn-freq",
+    "attn-time",
     "mrstft",
 )
 INFERENCE_ONLY = ("beam-topk", "beam-argmin")  # no gradient: timed without autograd only

@@ -5,10 +5,11 @@ For complex queries and keys the score is the real part of the Hermitian inner p
 .. math::
     s_{tu} = \frac{\Re(q_t k_u^H)}{\sqrt d} = \frac{\Re q_t\cdot\Re k_u + \Im q_t\cdot\Im k_u}{\sqrt d},
 
-i.e. an ordinary real dot product between the concatenations :math:`[\Re q, \Im q]` and
-:math:`[\Re k, \Im k]`, with ``d`` the complex head dimension. Weights are a real softmax over
-:math:`u`; values stay complex, :math:`o_t = \sum_u a_{tu} v_u`, computed on
-:math:`[\Re v, \Im v]`. So the whole attention is **one** call of
+i.e. an ordinary real dot product between the real and imaginary parts of :math:`q` and
+:math:`k` laid out side by side (``view_as_real``'s interleaved order, so that the heads are
+views of the projection), with ``d`` the complex head dimension. Weights are a real softmax over
+:math:`u`; values stay complex, :math:`o_t = \sum_u a_{tu} v_u`, computed on the same real
+layout of :math:`v`. So the whole attention is **one** call of
 :func:`torch.nn.functional.scaled_dot_product_attention` on real tensors of width ``2d`` with
 ``scale = 1/sqrt(d)`` (and ``is_causal`` for causal attention), which uses the fused kernels.
 
@@ -87,10 +88,11 @@ class ComplexAxialAttention(nn.Module):
             seq = x.permute(0, 3, 2, 1).reshape(b * n, f, c)  # (B·N, F, C)
         s, length = seq.shape[0], seq.shape[1]
         qkv = self.qkv(seq).view(s, length, 3, self.heads, self.head_dim)
-        qkv = torch.view_as_real(qkv)  # (S, L, 3, H, d, 2)
-        # real layout per head: [Re(d), Im(d)] → (3, S, H, L, 2d)
-        qkv = qkv.permute(2, 0, 3, 1, 5, 4).reshape(3, s, self.heads, length, 2 * self.head_dim)
-        q, k, v = qkv.unbind(0)
+        # real layout per head: view_as_real's [Re q_0, Im q_0, Re q_1, ...] (any order of the
+        # 2d components serves, the same for q, k and v), so q, k, v are strided views of the
+        # projection, (S, H, L, 2d) each, with no copy
+        qkv = torch.view_as_real(qkv).view(s, length, 3, self.heads, 2 * self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         needs_grad = torch.is_grad_enabled() and q.requires_grad
         if self.window is not None:
             o = banded_attention(q, k, v, self.window, self.causal, scale=self.head_dim**-0.5)
@@ -107,8 +109,8 @@ class ComplexAxialAttention(nn.Module):
                 is_causal=self.causal,
                 scale=self.head_dim**-0.5,
             )  # (S, H, L, 2d)
-        o = o.view(s, self.heads, length, 2, self.head_dim).permute(0, 2, 1, 4, 3)
-        o = torch.view_as_complex(o.contiguous()).reshape(s, length, c)
+        o = o.transpose(1, 2).reshape(s, length, self.heads, self.head_dim, 2)  # (S, L, H, d, 2)
+        o = torch.view_as_complex(o).reshape(s, length, c)
         o = self.out(o)
         if self.axis == "time":
             return o.view(b, f, n, c).permute(0, 3, 1, 2)
