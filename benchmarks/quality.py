@@ -28,8 +28,9 @@ for every codec. Then the targets of issue #9 are checked and printed:
   model without ``encode``/``config``, such as a test stand-in, is not checked).
 
 Run: ``python benchmarks/quality.py --model speech16k --twin PATH`` (several minutes per codec
-on 2 cores for the ~8 minutes of dev audio); ``--kbps 3 4 6 8 10 12 --plot rd.png`` for rate-
-quality curves (any whole number of the model's ~0.98 kbps stages); ``--limit 3`` for a quick
+on 2 cores for the ~8 minutes of dev audio); ``--kbps 3 4 6 8 10 12 --baseline-kbps 6 8 10 12
+--plot rd.png`` for rate-quality curves (the model at any whole number of its ~0.98 kbps
+stages; the baselines at their own rates); ``--limit 3`` for a quick
 check;
 ``--baselines-only`` (or ``--model none``) for the reference rows of the classical codecs.
 """
@@ -251,6 +252,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"comma-separated, from {', '.join(BASELINES)}; 'none' for no baselines",
     )
     p.add_argument("--kbps", type=float, nargs="+", default=[6.0, 12.0], help="bitrates")
+    p.add_argument(
+        "--baseline-kbps",
+        type=float,
+        nargs="+",
+        default=None,
+        help="bitrates of the baselines (default: --kbps)",
+    )
     p.add_argument("--sample-rate", type=int, default=None, help="default: the model's, or 16000")
     p.add_argument("--segment-seconds", type=float, default=10.0, help="target segment length")
     p.add_argument("--gap", type=float, default=0.1, help="silence between clips, seconds")
@@ -340,11 +348,21 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
     common = dict(sample_rate=sr, progress=not args.no_progress, metrics_fn=quality_metrics)
     try:
         parts = []
+        own_rates = baselines and args.baseline_kbps and codec is not None
         if codec is not None or baselines:
             parts.append(
                 evaluate(
-                    codec, segments, args.kbps, baselines=baselines, codec_name=MODEL_NAME, **common
+                    codec,
+                    segments,
+                    args.kbps,
+                    baselines=[] if own_rates else baselines,
+                    codec_name=MODEL_NAME,
+                    **common,
                 )
+            )
+        if own_rates:
+            parts.append(
+                evaluate(None, segments, args.baseline_kbps, baselines=baselines, **common)
             )
         if twin is not None:
             parts.append(evaluate(twin, segments, args.kbps, codec_name=TWIN_NAME, **common))

@@ -274,3 +274,18 @@ def test_main_runs_opus_baseline(bench, corpus: Path, tmp_path: Path, capsys) ->
     assert row["n"] == 1 and 8.0 < row["actual_kbps"] < 20.0
     assert row["stoi"] > 0.8
     assert "Targets" not in capsys.readouterr().out  # no model, no target checks
+
+
+def test_baselines_run_at_their_own_rates(bench, corpus: Path, tmp_path: Path, capsys) -> None:
+    _, q = bench
+    if shutil.which("opusenc") is None or shutil.which("opusdec") is None:
+        pytest.skip("opus-tools missing")
+    js = tmp_path / "q.json"
+    argv = ["--data", str(corpus), "--baselines", "opus", "--segment-seconds", "2", "--limit", "1"]
+    argv += ["--baseline-kbps", "8", "--out-json", str(js), "--no-progress"]
+    assert q.main(argv, codec=_StandIn(30.0)) == 0
+    rates = {(r["codec"], r["kbps"]) for r in json.loads(js.read_text())["records"]}
+    assert rates == {("cplxcodec", 6.0), ("cplxcodec", 12.0), ("opus", 8.0)}
+    assert "[----] 6 kbps beats opus on every metric: no opus records at 6 kbps" in (
+        capsys.readouterr().out
+    )
