@@ -30,8 +30,7 @@ for every codec. Then the targets of issue #9 are checked and printed:
 Run: ``python benchmarks/quality.py --model speech16k --twin PATH`` (several minutes per codec
 on 2 cores for the ~8 minutes of dev audio); ``--kbps 3 4 6 8 10 12 --baseline-kbps 6 8 10 12
 --plot rd.png`` for rate-quality curves (the model at any whole number of its ~0.98 kbps
-stages; the baselines at their own rates); ``--limit 3`` for a quick
-check;
+stages; the baselines at their own rates); ``--limit 3`` for a quick check;
 ``--baselines-only`` (or ``--model none``) for the reference rows of the classical codecs.
 """
 
