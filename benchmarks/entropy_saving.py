@@ -21,7 +21,8 @@ only show the script works (random codebooks leave most codes unused, which entr
 exploits); run it again on the trained bundled model.
 
 Run: ``python benchmarks/entropy_saving.py --model speech16k`` (defaults: ``--data
-/work/corpus/dev.csv --fit-data /work/corpus/train.csv``, 300 s of each; about 5-10 min for
+data/speech/dev.csv --fit-data data/speech/train.csv``, the corpus of
+``../shared/data/speech/build_corpus.sh data/speech``; 300 s of each; about 5-10 min for
 ``speech16k`` on 2 cores). ``--json FILE`` writes the figures; ``--save-model FILE`` saves the
 model with the fitted tables.
 """
@@ -274,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run; returns the exit code."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="speech16k", help="registered name or model file")
-    p.add_argument("--data", type=Path, default=Path("/work/corpus/dev.csv"))
-    p.add_argument("--fit-data", type=Path, default=Path("/work/corpus/train.csv"))
+    p.add_argument("--data", type=Path, default=Path("data/speech/dev.csv"))
+    p.add_argument("--fit-data", type=Path, default=Path("data/speech/train.csv"))
     p.add_argument("--root", type=Path, default=None, help="base folder of CSV paths")
     p.add_argument("--fit-seconds", type=float, default=300.0)
     p.add_argument("--eval-seconds", type=float, default=300.0)
