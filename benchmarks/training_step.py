@@ -2,8 +2,8 @@
 
 The "equal training budget" comparison of issue #9 converts steps into CPU time with the cost of
 a step of each model. This script measures both in one run: for every ``--configs`` name it builds
-a :class:`~cplxcodec.training.CodecModule` with the bundled recipe's settings
-(``configs/speech16k.yaml``: loss weights, CAdam, lr, schedule) and times whole optimisation steps
+a :class:`~cplxcodec.training.CodecModule` with the bundled recipe's settings (the ``model``
+section of ``configs/speech16k.yaml``, read at run time: loss weights, CAdam, lr, schedule) and times whole optimisation steps
 as its ``training_step`` runs them — the finiteness checks, the quantizer snapshot, forward,
 loss, backward, gradient clipping, optimizer and scheduler step; not Lightning's loop, logging or
 DDP collectives — on the training batch shape (``--batch`` × 1 s of speech-like audio at
@@ -23,34 +23,37 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
+import yaml
 
 from cplxcodec.signals import speech_like
 from cplxcodec.training import CodecModule
 from cplxcodec.training.callbacks import tune_malloc
 
-__all__ = ["RECIPE", "StepTimer", "main"]
+__all__ = ["RECIPE_CONFIG", "StepTimer", "main", "recipe"]
 
-#: CodecModule settings of the bundled recipe (configs/speech16k.yaml, model section)
-RECIPE = {
-    "optimizer": "cadam",
-    "lr": 1e-3,
-    "betas": (0.9, 0.99),
-    "warmup_steps": 100,
-    "loss_weights": {"complex_spec": 30.0, "time_l1": 10.0},
-    "max_steps_schedule": 60000,
-    "grad_clip": 1.0,
-}
+#: the training config whose ``model`` section (the bundled recipe) every timed model uses
+RECIPE_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "speech16k.yaml"
+
+
+def recipe(path: Path = RECIPE_CONFIG) -> dict:
+    """CodecModule arguments of the recipe in ``path`` (its ``model`` section, without the
+    model name), so the benchmark cannot drift from the config it stands for."""
+    section = dict(yaml.safe_load(path.read_text(encoding="utf-8"))["model"])
+    section.pop("model", None)
+    return section
 
 
 class StepTimer:
     """One model's training step on a fixed batch (module docstring)."""
 
     def __init__(self, config: str, batch: int, seconds: float = 1.0) -> None:
-        module = CodecModule(model=config, **RECIPE)
+        module = CodecModule(model=config, **recipe())
         self.name = config
         self.codec, self.loss = module.codec.train(), module.loss
+        self.grad_clip = module.hparams.grad_clip
         opt = module.configure_optimizers()
         self.opt, self.sched = opt["optimizer"], opt["lr_scheduler"]["scheduler"]
         n = round(seconds * module.codec.config.sample_rate)
@@ -72,7 +75,7 @@ class StepTimer:
         ok &= bool(torch.isfinite(loss.total))
         self.opt.zero_grad(set_to_none=True)
         loss.total.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self.codec.parameters(), RECIPE["grad_clip"])
+        norm = torch.nn.utils.clip_grad_norm_(self.codec.parameters(), self.grad_clip)
         ok &= bool(torch.isfinite(norm))
         self.opt.step()
         self.sched.step()

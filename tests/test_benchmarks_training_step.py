@@ -23,6 +23,12 @@ def test_a_step_trains_the_model_and_is_timed(step_mod) -> None:
     assert changed > len(before) // 2  # the optimizer moved the weights
 
 
+def test_recipe_is_the_training_configs(step_mod) -> None:
+    r = step_mod.recipe()
+    assert "model" not in r and r["optimizer"] == "cadam" and r["lr"] == 0.001
+    assert r["loss_weights"] == {"complex_spec": 30.0, "time_l1": 10.0}
+
+
 def test_main_prints_both_models(step_mod, capsys) -> None:
     argv = ["--batch", "1", "--rounds", "1", "--warmup", "0", "--no-malloc-tuning"]
     with one_torch_thread():
