@@ -347,22 +347,21 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
     common = dict(sample_rate=sr, progress=not args.no_progress, metrics_fn=quality_metrics)
     try:
         parts = []
-        own_rates = baselines and args.baseline_kbps and codec is not None
-        if codec is not None or baselines:
+        base_kbps = args.baseline_kbps or args.kbps
+        together = codec is not None and list(base_kbps) == list(args.kbps)
+        if codec is not None:
             parts.append(
                 evaluate(
                     codec,
                     segments,
                     args.kbps,
-                    baselines=[] if own_rates else baselines,
+                    baselines=baselines if together else [],
                     codec_name=MODEL_NAME,
                     **common,
                 )
             )
-        if own_rates:
-            parts.append(
-                evaluate(None, segments, args.baseline_kbps, baselines=baselines, **common)
-            )
+        if baselines and not together:  # at their own rates (also with no model)
+            parts.append(evaluate(None, segments, base_kbps, baselines=baselines, **common))
         if twin is not None:
             parts.append(evaluate(twin, segments, args.kbps, codec_name=TWIN_NAME, **common))
     except Exception as err:

@@ -289,3 +289,7 @@ def test_baselines_run_at_their_own_rates(bench, corpus: Path, tmp_path: Path, c
     assert "[----] 6 kbps beats opus on every metric: no opus records at 6 kbps" in (
         capsys.readouterr().out
     )
+    # without a model the baselines keep their own rates too
+    assert q.main([*argv, "--baselines-only"]) == 0
+    rates = {(r["codec"], r["kbps"]) for r in json.loads(js.read_text())["records"]}
+    assert rates == {("opus", 8.0)}
