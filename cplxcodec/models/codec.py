@@ -173,6 +173,7 @@ class ComplexCodec(nn.Module):
             codebook_size=cfg.codebook_size,
             decay=cfg.ema_decay,
             dropout_p=cfg.quantizer_dropout,
+            dropout_stages=cfg.quantizer_dropout_stages,
         )
         self.entropy_model = None  # set by load_model / fit_entropy_model (bitstream tables)
 

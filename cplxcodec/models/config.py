@@ -34,7 +34,9 @@ class CodecConfig:
             receptive field, which keeps chunked processing seamless); 0 = unlimited.
         latent_dim: complex channels of the latent per frame.
         n_stages, codebook_size: the residual VQ; ``quantizer_dropout`` the probability that an
-            example trains with a random number of stages.
+            example trains with a random number of stages, drawn uniformly from
+            ``quantizer_dropout_stages`` (repeats weight an entry) or, when that is ``None``,
+            from ``1..n_stages``.
         causal: every time operation sees only the past (streaming).
         activation: ``"modrelu"``, ``"crelu"`` or ``"cardioid"`` (real twin uses GELU).
     """
@@ -57,6 +59,7 @@ class CodecConfig:
     n_stages: int = 12
     codebook_size: int = 1024
     quantizer_dropout: float = 0.5
+    quantizer_dropout_stages: tuple[int, ...] | None = None
     ema_decay: float = 0.99
     causal: bool = False
     activation: Literal["modrelu", "crelu", "cardioid"] = "crelu"
@@ -68,6 +71,8 @@ class CodecConfig:
         self.dilations = tuple(int(d) for d in self.dilations)
         if self.dec_channels is not None:
             self.dec_channels = tuple(int(c) for c in self.dec_channels)
+        if self.quantizer_dropout_stages is not None:
+            self.quantizer_dropout_stages = tuple(self.quantizer_dropout_stages)
         self.validate()
 
     # ------------------------------------------------------------------ validation
@@ -100,6 +105,19 @@ class CodecConfig:
                 raise ValueError(f"channel count {c} not divisible by attn_heads {self.attn_heads}")
         if self.codebook_size < 2 or self.n_stages < 1 or self.latent_dim < 1:
             raise ValueError("need codebook_size ≥ 2, n_stages ≥ 1, latent_dim ≥ 1")
+        if not 0.0 <= self.quantizer_dropout <= 1.0:
+            raise ValueError(f"quantizer_dropout must lie in [0, 1], got {self.quantizer_dropout}")
+        if self.quantizer_dropout_stages is not None and (
+            not self.quantizer_dropout_stages
+            or any(
+                isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.n_stages
+                for k in self.quantizer_dropout_stages
+            )
+        ):
+            raise ValueError(
+                "quantizer_dropout_stages must be a non-empty list of stage counts in "
+                f"[1, {self.n_stages}], got {list(self.quantizer_dropout_stages)}"
+            )
         if self.activation not in ("modrelu", "crelu", "cardioid"):
             raise ValueError(f"unknown activation {self.activation!r}")
 

@@ -69,6 +69,12 @@ class ResidualVQ(nn.Module):
         dropout_p: probability that a training example uses a random number of stages drawn
             uniformly from ``[1, K']`` instead of all ``K'`` (quantizer dropout). Default 0.5
             (DAC); ``0`` disables it. Never applied in eval mode.
+        dropout_stages: the stage counts a dropped example draws from, uniformly over the
+            entries (repeat an entry to weight it; entries above ``K'`` count as ``K'``).
+            ``None`` (default) draws uniformly from ``[1, K']``. Weighting the counts that are
+            served (e.g. 6 stages for 6 kbps) trains the decoder on those prefixes more often:
+            with the uniform draw, ``p = 0.5`` and ``K = 12`` each prefix is seen in 4 % of the
+            examples.
 
     Training-mode ``forward`` (and only it) updates the codebooks, without autograd: the first
     call k-means-initialises every stage that is not yet ``initialized``, on the residuals of
@@ -92,12 +98,25 @@ class ResidualVQ(nn.Module):
         kmeans_iters: int = 10,
         dead_code_threshold: float = 0.1,
         dropout_p: float = 0.5,
+        dropout_stages: tuple[int, ...] | list[int] | None = None,
     ) -> None:
         super().__init__()
         if n_stages < 1:
             raise ValueError(f"n_stages must be >= 1, got {n_stages}")
         if not 0.0 <= dropout_p <= 1.0:
             raise ValueError(f"dropout_p must lie in [0, 1], got {dropout_p}")
+        if dropout_stages is not None:
+            dropout_stages = tuple(dropout_stages)
+            bad = [
+                k for k in dropout_stages
+                if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n_stages
+            ]
+            if not dropout_stages or bad:
+                raise ValueError(
+                    f"dropout_stages must be a non-empty list of stage counts in [1, {n_stages}], "
+                    f"got {list(dropout_stages)}"
+                )
+        self.dropout_stages = dropout_stages
         self.dim = dim
         self.n_stages = n_stages
         self.codebook_size = codebook_size
@@ -118,6 +137,7 @@ class ResidualVQ(nn.Module):
         return (
             f"dim={self.dim}, n_stages={self.n_stages}, codebook_size={self.codebook_size}, "
             f"dropout_p={self.dropout_p}"
+            + (f", dropout_stages={list(self.dropout_stages)}" if self.dropout_stages else "")
         )
 
     # ----------------------------------------------------------------------------- helpers
@@ -180,11 +200,17 @@ class ResidualVQ(nn.Module):
 
     def _sample_active(self, batch: int, k_used: int, device: torch.device) -> Tensor:
         """``(B,)`` int64 stages per example: all of them, or with probability ``dropout_p`` a
-        uniform draw from ``[1, k_used]`` (quantizer dropout)."""
+        draw from ``dropout_stages`` (capped at ``k_used``), by default uniform from
+        ``[1, k_used]`` (quantizer dropout)."""
         n_active = torch.full((batch,), k_used, dtype=torch.long, device=device)
         if self.dropout_p > 0.0 and k_used > 1:
             drop = torch.rand(batch, device=device) < self.dropout_p
-            draw = torch.randint(1, k_used + 1, (batch,), device=device)
+            if self.dropout_stages is None:
+                draw = torch.randint(1, k_used + 1, (batch,), device=device)
+            else:
+                choices = torch.tensor(self.dropout_stages, dtype=torch.long, device=device)
+                pick = torch.randint(0, len(choices), (batch,), device=device)
+                draw = choices[pick].clamp_max(k_used)
             n_active = torch.where(drop, draw, n_active)
         return n_active
 

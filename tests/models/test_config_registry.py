@@ -87,6 +87,11 @@ def test_non_positive_or_non_numeric_bitrate_is_rejected(bad) -> None:
         ({"latent_dim": 0}, "latent_dim"),
         ({"activation": "relu"}, "activation"),
         ({"kind": "quaternion"}, "kind"),
+        ({"quantizer_dropout": 1.5}, "quantizer_dropout"),
+        ({"quantizer_dropout_stages": ()}, "quantizer_dropout_stages"),
+        ({"quantizer_dropout_stages": (0, 6)}, r"quantizer_dropout_stages.*\[1, 12\]"),
+        ({"quantizer_dropout_stages": (6, 13)}, "quantizer_dropout_stages"),
+        ({"quantizer_dropout_stages": (6.0,)}, "quantizer_dropout_stages"),
     ],
 )
 def test_invalid_settings_name_the_problem(changes: dict, match: str) -> None:
@@ -166,3 +171,14 @@ def test_derived_sizes() -> None:
     assert cfg.bits_per_code == 10.0
     assert cfg.decoder_channels == (24, 48)
     assert CodecConfig(channels=(8, 16), freq_strides=(8, 4)).decoder_channels == (8, 16)
+
+
+def test_weighted_dropout_stages_round_trip_and_old_files_load() -> None:
+    cfg = CodecConfig(quantizer_dropout_stages=[6, 6, 12])
+    assert cfg.quantizer_dropout_stages == (6, 6, 12)
+    d = cfg.to_dict()
+    assert d["quantizer_dropout_stages"] == [6, 6, 12]
+    assert CodecConfig.from_dict(d) == cfg
+    # a model file written before the field existed has no key: the uniform default
+    del d["quantizer_dropout_stages"]
+    assert CodecConfig.from_dict(d).quantizer_dropout_stages is None

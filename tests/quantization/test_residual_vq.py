@@ -184,7 +184,15 @@ def test_bad_codes_are_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"n_stages": 0}, "n_stages"), ({"dropout_p": 1.5}, "dropout_p"), ({"dim": 0}, "dim")],
+    [
+        ({"n_stages": 0}, "n_stages"),
+        ({"dropout_p": 1.5}, "dropout_p"),
+        ({"dim": 0}, "dim"),
+        ({"dropout_stages": []}, "dropout_stages"),
+        ({"dropout_stages": [0]}, r"dropout_stages.*\[1, 8\]"),
+        ({"dropout_stages": [9]}, "dropout_stages"),
+        ({"dropout_stages": [True]}, "dropout_stages"),
+    ],
 )
 def test_bad_constructor_arguments(kwargs: dict, match: str) -> None:
     args = {"dim": 4} | kwargs

@@ -100,6 +100,25 @@ def test_quantizer_dropout_varies_active_stages_in_training_only(mixture) -> Non
     assert (nodrop(z).n_active == 4).all()
 
 
+def test_weighted_dropout_stages_draw_only_the_listed_counts(mixture) -> None:
+    data = mixture(4)
+    rvq = ResidualVQ(dim=4, n_stages=4, codebook_size=16, dropout_p=1.0, dropout_stages=[2, 2, 3])
+    z = data(2000, 2)
+    rvq(z)  # k-means initialisation
+    n = rvq(z).n_active
+    assert set(n.tolist()) == {2, 3}
+    assert 0.6 < (n == 2).float().mean() < 0.73  # 2/3 expected
+    # a draw above the stages in use counts as all of them
+    n = rvq(z, 2).n_active
+    assert (n == 2).all()
+    assert "dropout_stages=[2, 2, 3]" in repr(rvq)
+    # a codec built from a config passes the list on
+    from cplxcodec.models import CodecConfig, ComplexCodec
+
+    codec = ComplexCodec(CodecConfig(n_stages=4, quantizer_dropout_stages=(1, 4)))
+    assert codec.quantizer.dropout_stages == (1, 4)
+
+
 def test_dropout_does_not_starve_late_stages(mixture) -> None:
     data = mixture(4)
     rvq = ResidualVQ(dim=4, n_stages=3, codebook_size=64, decay=0.8, dropout_p=1.0)
