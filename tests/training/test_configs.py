@@ -48,6 +48,11 @@ def test_comparison_configs_differ_only_where_they_must(other: str, allowed: set
     by_stem = {p.stem: p for p in CONFIGS}
     base = dict(_flat(yaml.safe_load(by_stem["speech16k"].read_text())))
     cmp = dict(_flat(yaml.safe_load(by_stem[other].read_text())))
+    # The bundled run weights quantizer dropout from its step 20550 on, long after the
+    # comparison's steps 0-5300, which used the uniform draw: the one setting it may add.
+    late = {k for k in base if k.startswith("model.model_overrides.")}
+    assert {k.split(".")[2] for k in late} <= {"quantizer_dropout_stages"}
+    base = {k: v for k, v in base.items() if k not in late}
     assert base.keys() == cmp.keys()
     differ = {k for k in base if base[k] != cmp[k]}
     assert differ and all(k == "model.model" or k.rsplit(".", 1)[-1] in allowed for k in differ)
