@@ -5,9 +5,11 @@ Usage::
     python benchmarks/codec_speed.py                 # speech16k @ 6 kbps vs EnCodec-24k @ 6 kbps
     python benchmarks/codec_speed.py --repeats 9 --config speech16k-causal
     python benchmarks/codec_speed.py --beams 1        # greedy residual-VQ search only
+    python benchmarks/codec_speed.py --refine 40      # also: analysis-by-synthesis refinement
 
 Our encoder is timed at each ``--beams`` width (default: the library's ``ENCODE_BEAM``, then
-greedy); the targets are checked on the first.
+greedy); the targets are checked on the first. ``--refine N`` adds our encoder with ``N`` iterations
+of analysis-by-synthesis code refinement (:mod:`cplxcodec.models.refine`) after the first beam.
 
 What is measured: batch 1, ``--seconds`` (10) of speech-like audio, ``torch`` limited to
 ``--threads`` (2) intra-op threads, inference mode. Each codec is warmed up once, then the runs of
@@ -64,18 +66,22 @@ def _wave(seconds: float, sample_rate: int) -> torch.Tensor:
     return torch.from_numpy(speech_like(seconds, sample_rate)).view(1, 1, -1)
 
 
-def build_ours(config: str, kbps: float, seconds: float, beam: int = ENCODE_BEAM) -> Contender:
-    """The cplxcodec model ``config`` at ``kbps``, encoding with residual-VQ search ``beam``."""
+def build_ours(
+    config: str, kbps: float, seconds: float, beam: int = ENCODE_BEAM, refine: int = 0
+) -> Contender:
+    """The cplxcodec model ``config`` at ``kbps``, encoding with residual-VQ search ``beam`` and
+    ``refine`` refinement iterations."""
     model = ComplexCodec(get_config(config)).eval()
     wav = _wave(seconds, model.sample_rate)
     codes = model.encode(wav, kbps, beam=beam)
     length = wav.shape[-1]
     return Contender(
-        name=f"cplxcodec {config} @ {kbps:g} kbps, beam {beam}",
+        name=f"cplxcodec {config} @ {kbps:g} kbps, beam {beam}"
+        + (f", refine {refine}" if refine else ""),
         sample_rate=model.sample_rate,
         seconds=seconds,
         n_params=model.num_parameters(),
-        encode=lambda: model.encode(wav, kbps, beam=beam),
+        encode=lambda: model.encode(wav, kbps, beam=beam, refine=refine),
         decode=lambda: model.decode(codes, length),
     )
 
@@ -177,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
         help="residual-VQ search widths of our encoder; the first is the one the targets "
         "are checked on (default: the library default, then greedy)",
     )
+    p.add_argument(
+        "--refine",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also time our encoder (first beam) with these refinement iteration counts",
+    )
     p.add_argument("--no-encodec", action="store_true")
     p.add_argument("--no-dac", action="store_true")
     args = p.parse_args(argv)
@@ -185,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, intra-op threads = {torch.get_num_threads()}")
     print(f"load average before: {os.getloadavg()[0]:.2f} (cpus: {os.cpu_count()})")
     contenders = [build_ours(args.config, args.kbps, args.seconds, b) for b in args.beams]
+    contenders += [
+        build_ours(args.config, args.kbps, args.seconds, args.beams[0], r) for r in args.refine
+    ]
     n_ours = len(contenders)
     skipped = []
     for build, wanted in (

@@ -55,6 +55,7 @@ from cplxcodec.analysis.baselines import BASELINES
 
 __all__ = [
     "METRICS",
+    "RefinedCodec",
     "TargetCheck",
     "bd_lines",
     "check_targets",
@@ -265,6 +266,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--out-md", default=None, help="write the Markdown table here")
     p.add_argument("--out-json", default=None, help="write all results here")
     p.add_argument("--plot", default=None, help="write PESQ-WB against actual kbps here (PNG)")
+    p.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        metavar="N",
+        help="analysis-by-synthesis refinement iterations for the model and the twin (0 = off)",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads for the model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
@@ -283,6 +291,22 @@ def _baselines(spec: str) -> tuple[list[str], dict[str, str]]:
         else:
             usable.append(n)
     return usable, skipped
+
+
+class RefinedCodec:
+    """A model whose files are encoded with ``refine`` iterations of analysis-by-synthesis code
+    refinement (``--refine``; :mod:`cplxcodec.models.refine`). Everything else (``encode``,
+    ``config``, ``sample_rate``) is the model's own, so the usage check sees unrefined codes."""
+
+    def __init__(self, model: Any, iterations: int) -> None:
+        self.model, self.iterations = model, iterations
+
+    def roundtrip(self, wav: np.ndarray, sample_rate: int, kbps: float) -> tuple[np.ndarray, float]:
+        """The model's roundtrip with refinement."""
+        return self.model.roundtrip(wav, sample_rate, kbps, refine=self.iterations)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
 
 
 def _load(spec: str | None) -> Any:
@@ -317,6 +341,12 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
         return 1
     if args.baselines_only:
         codec = None
+    if args.refine < 0:
+        print(f"error: --refine must be >= 0, got {args.refine}", file=sys.stderr)
+        return 2
+    if args.refine:
+        codec = RefinedCodec(codec, args.refine) if codec is not None else None
+        twin = RefinedCodec(twin, args.refine) if twin is not None else None
     if codec is None and twin is None and not baselines:
         print("error: nothing to evaluate (no model, no twin, no baseline)", file=sys.stderr)
         return 2

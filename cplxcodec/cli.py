@@ -2,7 +2,7 @@
 
 Subcommands, each ``main(argv) -> int``; errors go to stderr with a non-zero exit code:
 
-- ``encode IN OUT --kbps {6,12} [--model NAME|PATH] [--beam B] [--force]``: audio → ``.cplx``
+- ``encode IN OUT --kbps {6,12} [--model NAME|PATH] [--beam B] [--refine [N]] [--force]``: audio → ``.cplx``
 - ``decode IN OUT [--model NAME|PATH] [--force]``: ``.cplx`` → audio file
 - ``info FILE [FILE ...] [--json]``: what a ``.cplx`` file holds (checked, no model needed)
 - ``train fit --config FILE``: training through LightningCLI (:mod:`cplxcodec.training.cli`)
@@ -31,13 +31,14 @@ __all__ = [
 
 _HELP = """usage: cplxcodec {encode,decode,info,train,eval,report,demo} ...
 
-  encode IN OUT --kbps 6|12 [--model NAME|PATH] [--force]   compress an audio file to .cplx
+  encode IN OUT --kbps 6|12 [--model NAME|PATH] [--refine [N]] [--force]
+                                                              compress an audio file to .cplx
   decode IN OUT [--model NAME|PATH] [--force]                decode a .cplx file to audio
   info FILE [FILE ...] [--json]                               show and check .cplx files
   train fit --config FILE [...]                               train a codec (LightningCLI)
   eval --model M --data DIR --kbps 6 12 [--baselines ...]    objective metrics (JSON)
   report --model M --data DIR --kbps 6 12 --out report.html  HTML diagnostic report
-  demo [--out DIR] [--model NAME|PATH]                        run the bundled speech sample
+  demo [--out DIR] [--model NAME|PATH] [--refine N]           run the bundled speech sample
 
 Run `cplxcodec SUBCOMMAND --help` for details."""
 
@@ -60,6 +61,22 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from cplxcodec.models import ModelFileError
 
     return (AudioError, BitstreamError, ModelFileError, KeyError, ValueError, OSError)
+
+
+#: ``--refine`` given alone; equals :data:`cplxcodec.models.refine.REFINE_ITERATIONS` (kept here so
+#: that ``--help`` does not import torch; a test checks they agree).
+_REFINE_DEFAULT = 40
+
+
+def _non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -98,6 +115,17 @@ def encode_main(argv: list[str]) -> int:
         help="residual-VQ search width: 1 = greedy (fastest); wider = better codes, slower "
         "(default: cplxcodec.models.ENCODE_BEAM, 8)",
     )
+    p.add_argument(
+        "--refine",
+        type=_non_negative_int,
+        nargs="?",
+        const=_REFINE_DEFAULT,
+        default=0,
+        metavar="N",
+        help="analysis-by-synthesis refinement of the codes: N iterations (alone: "
+        f"{_REFINE_DEFAULT}); better quality at the same bitrate, about N decoder passes "
+        "slower; 0 = off (default)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     a = p.parse_args(argv)
     from cplxcodec.audio import load_audio
@@ -115,6 +143,7 @@ def encode_main(argv: list[str]) -> int:
             chunk_seconds=a.chunk_seconds,
             progress=False if a.quiet else None,
             beam=ENCODE_BEAM if a.beam is None else a.beam,
+            refine=a.refine,
         )
         _write_bytes(a.output, data, a.force)
     except _known_errors() as e:
@@ -263,11 +292,21 @@ def demo_main(argv: list[str]) -> int:
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
     p.add_argument("--model", default="speech16k", help="model name or file")
     p.add_argument("--input", type=Path, default=None, help="audio file (default: bundled sample)")
+    p.add_argument(
+        "--refine",
+        type=_non_negative_int,
+        default=_REFINE_DEFAULT,
+        metavar="N",
+        help=f"also encode with N refinement iterations (default {_REFINE_DEFAULT}; 0 = skip)",
+    )
+    p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     a = p.parse_args(argv)
     from cplxcodec.demo import run_demo
 
     try:
-        run_demo(a.model, a.input or demo_sample_path(), a.out)
+        run_demo(
+            a.model, a.input or demo_sample_path(), a.out, report=not a.no_report, refine=a.refine
+        )
     except _known_errors() as e:
         return _error(_describe(e))
     return 0

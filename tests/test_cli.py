@@ -231,6 +231,29 @@ def test_beam_option_selects_the_search_width(tmp_path, model_file, capsys):
     assert not (tmp_path / "bad.cplx").exists()
 
 
+def test_refine_option_refines_the_codes(tmp_path, model_file, capsys):
+    """``--refine N`` writes what ``compress(..., refine=N)`` writes; ``--refine`` alone uses the
+    library's default count; 0 (the default) is off; negative counts are refused."""
+    from cplxcodec.models import load_model
+
+    x = speech_like(0.6, 16000, seed=9)
+    save_audio(tmp_path / "in.wav", x, 16000)
+    wav, sr = load_audio(tmp_path / "in.wav")
+    model = load_model(model_file)
+    out = tmp_path / "r3.cplx"
+    assert encode(tmp_path / "in.wav", out, model_file, "--quiet", "--refine", "3") == 0
+    assert out.read_bytes() == model.compress(wav, sr, 6, refine=3, progress=False)
+    assert decode(out, tmp_path / "r3.wav", model_file, "--quiet") == 0
+    assert encode(tmp_path / "in.wav", tmp_path / "r0.cplx", model_file, "--quiet") == 0
+    assert (tmp_path / "r0.cplx").read_bytes() == model.compress(wav, sr, 6, progress=False)
+    for bad in ("-1", "x"):
+        with pytest.raises(SystemExit) as exc:
+            encode(tmp_path / "in.wav", tmp_path / "bad.cplx", model_file, "--refine", bad)
+        assert exc.value.code == 2
+        assert "non-negative integer" in capsys.readouterr().err
+    assert not (tmp_path / "bad.cplx").exists()
+
+
 # --------------------------------------------------------------------------------- overwriting
 def test_refuses_to_overwrite_without_force(tmp_path, model_file, cplx_file, capsys):
     src = cplx_file.parent / "in.wav"

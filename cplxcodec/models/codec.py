@@ -285,7 +285,9 @@ class ComplexCodec(nn.Module):
 
     # ------------------------------------------------------------------ codes API
     @torch.no_grad()
-    def encode(self, wav: Tensor, kbps: float, beam: int = ENCODE_BEAM) -> Tensor:
+    def encode(
+        self, wav: Tensor, kbps: float, beam: int = ENCODE_BEAM, refine: int = 0
+    ) -> Tensor:
         """Waveform ``(B, 1, T)`` at :attr:`sample_rate` → codes ``(B, K, N)`` int64.
 
         ``K`` is the number of stages for ``kbps`` (see ``config.supported_kbps``);
@@ -293,13 +295,21 @@ class ComplexCodec(nn.Module):
         ``beam``: prefixes kept per stage by the residual-VQ search (:data:`ENCODE_BEAM` by
         default; ``1`` is greedy, the fastest, and what training uses). Decoding is the same for
         any beam; a wider beam lowers the latent's quantization error.
+        ``refine``: iterations of analysis-by-synthesis refinement of the codes
+        (:func:`cplxcodec.models.refine.refine_codes`; ``0``, the default, is off). Slower (one
+        decoder forward and backward pass per iteration), better codes for the same decoder.
         """
         self._check_wave(wav)
         k = self.config.stages_for_kbps(kbps)
         if wav.shape[-1] < self.min_length():
             wav = F.pad(wav, (0, self.min_length() - wav.shape[-1]))
         z = self.encode_latent(self.analysis(wav))
-        return self.quantizer.encode(z, k, beam=beam)
+        codes = self.quantizer.encode(z, k, beam=beam)
+        if refine:
+            from cplxcodec.models.refine import refine_codes
+
+            codes = refine_codes(self, wav, codes, refine, beam=beam)
+        return codes
 
     @torch.no_grad()
     def decode(self, codes: Tensor, length: int | None = None) -> Tensor:
@@ -329,11 +339,13 @@ class ComplexCodec(nn.Module):
 
         return decompress(self, data, **kwargs)
 
-    def roundtrip(self, wav, sample_rate: int, kbps: float, beam: int = ENCODE_BEAM):
+    def roundtrip(
+        self, wav, sample_rate: int, kbps: float, beam: int = ENCODE_BEAM, refine: int = 0
+    ):
         """Compress and decompress mono ``(T,)`` audio; returns ``(decoded (T,), actual_kbps)``."""
         import numpy as np
 
-        data = self.compress(wav, sample_rate, kbps, beam=beam)
+        data = self.compress(wav, sample_rate, kbps, progress=False, beam=beam, refine=refine)
         out, sr = self.decompress(data)
         seconds = np.asarray(wav).shape[-1] / sample_rate
         return out.numpy()[0], len(data) * 8 / seconds / 1000.0

@@ -77,10 +77,18 @@ def encode_long(
     chunk_seconds: float = 30.0,
     progress: bool | None = None,
     beam: int = ENCODE_BEAM,
+    refine: int = 0,
 ) -> torch.Tensor:
     """Mono ``(T,)`` waveform at the model rate → codes ``(K, N)``, in chunks (see module doc).
 
-    ``beam``: residual-VQ search width (see :meth:`~cplxcodec.models.ComplexCodec.encode`)."""
+    ``beam``: residual-VQ search width; ``refine``: analysis-by-synthesis iterations (see
+    :meth:`~cplxcodec.models.ComplexCodec.encode`). A refined chunk is refined with its context
+    frames, which the neighbouring chunk refines again for itself, so with refinement the seams
+    are not exactly those of one pass (the codes are still valid codes; only the search differs).
+    """
+    from cplxcodec.models.refine import check_refine, refine_codes
+
+    check_refine(refine, 1.0)
     cfg = model.config
     hop = cfg.hop_length
     x = wav.float().reshape(1, 1, -1)
@@ -90,15 +98,21 @@ def encode_long(
     core = max(1, int(chunk_seconds * cfg.frame_rate))
     ctx = context_frames(model)
     kbps = cfg.kbps(n_stages)
+    show = progress is not False and refine > 0
+
+    def run(piece: torch.Tensor) -> torch.Tensor:
+        codes = model.encode(piece, kbps, beam=beam)
+        return refine_codes(model, piece, codes, refine, beam=beam, progress=show)[0]
+
     if n_frames <= core + 2 * ctx:
-        return model.encode(x, kbps, beam=beam)[0]
+        return run(x)
     out = []
     for a, b in tqdm(
         _chunks(n_frames, core), desc="encode", unit="chunk", disable=progress is False or None
     ):
         s0 = max(0, a - ctx) * hop
         s1 = min(x.shape[-1], (b + ctx) * hop)
-        codes = model.encode(x[..., s0:s1], kbps, beam=beam)[0]
+        codes = run(x[..., s0:s1])
         out.append(codes[:, a - s0 // hop : b - s0 // hop])
     return torch.cat(out, dim=-1)
 
@@ -178,13 +192,19 @@ def compress(
     chunk_seconds: float = 30.0,
     progress: bool | None = None,
     beam: int = ENCODE_BEAM,
+    refine: int = 0,
 ) -> bytes:
     """Audio ``(C, T)`` or ``(T,)`` at ``sample_rate`` → ``.cplx`` bytes (each channel coded).
 
     Input at another rate is resampled to the model rate (soxr); the header keeps the original
     rate and length so :func:`decompress` returns audio shaped like the input. ``beam`` is the
-    residual-VQ search width (``1`` = greedy, fastest; files decode the same way for any beam).
+    residual-VQ search width (``1`` = greedy, fastest; files decode the same way for any beam);
+    ``refine`` the analysis-by-synthesis iterations (``0`` = off; see
+    :mod:`cplxcodec.models.refine`). Neither changes the format or the decoder.
     """
+    from cplxcodec.models.refine import check_refine
+
+    check_refine(refine, 1.0)
     x = _as_channels(wav)
     check_audio(x, "input audio", sample_rate)
     if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
@@ -203,6 +223,7 @@ def compress(
                 chunk_seconds,
                 progress,
                 beam=beam,
+                refine=refine,
             ).numpy()
             for ch in x
         ]
