@@ -30,7 +30,10 @@ for every codec. Then the targets of issue #9 are checked and printed:
 Run: ``python benchmarks/quality.py --model speech16k --twin PATH`` (several minutes per codec
 on 2 cores for the ~8 minutes of dev audio); ``--kbps 3 4 6 8 10 12 --baseline-kbps 6 8 10 12
 --plot rd.png`` for rate-quality curves (the model at any whole number of its ~0.98 kbps
-stages; the baselines at their own rates); ``--limit 3`` for a quick check;
+stages; the baselines at their own rates); ``--limit 3`` for a quick check (``--every M`` for
+every M-th segment); ``--refine N`` encodes the model's (and the twin's) files with N iterations
+of analysis-by-synthesis code refinement (:mod:`cplxcodec.models.refine`; ~N decoder passes per
+file);
 ``--baselines-only`` (or ``--model none``) for the reference rows of the classical codecs.
 """
 
@@ -263,6 +266,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--segment-seconds", type=float, default=10.0, help="target segment length")
     p.add_argument("--gap", type=float, default=0.1, help="silence between clips, seconds")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N segments only")
+    p.add_argument("--every", type=int, default=1, help="evaluate every M-th segment only")
     p.add_argument("--out-md", default=None, help="write the Markdown table here")
     p.add_argument("--out-json", default=None, help="write all results here")
     p.add_argument("--plot", default=None, help="write PESQ-WB against actual kbps here (PNG)")
@@ -362,6 +366,7 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
             target_seconds=args.segment_seconds,
             gap_seconds=args.gap,
             limit=args.limit,
+            every=args.every,
         )
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

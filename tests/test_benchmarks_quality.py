@@ -293,3 +293,27 @@ def test_baselines_run_at_their_own_rates(bench, corpus: Path, tmp_path: Path, c
     assert q.main([*argv, "--baselines-only"]) == 0
     rates = {(r["codec"], r["kbps"]) for r in json.loads(js.read_text())["records"]}
     assert rates == {("opus", 8.0)}
+
+
+def test_every_and_refine_options(bench, corpus: Path, tmp_path: Path, capsys) -> None:
+    """``--every M`` keeps every M-th segment; ``--refine N`` passes N to the model's and the
+    twin's roundtrip; a negative count is refused."""
+    _, q = bench
+    seen = []
+
+    class Refinable(_StandIn):
+        def roundtrip(self, wav, sample_rate, kbps, refine=0):
+            seen.append(refine)
+            return super().roundtrip(wav, sample_rate, kbps)
+
+    js = tmp_path / "q.json"
+    argv = ["--data", str(corpus), "--baselines", "none", "--segment-seconds", "2", "--limit", "2"]
+    argv += ["--every", "2", "--refine", "3", "--out-json", str(js), "--no-progress"]
+    assert q.main(argv, codec=Refinable(30.0), twin=Refinable(10.0)) == 0
+    data = json.loads(js.read_text())
+    assert [s["name"] for s in data["segments"]] == ["alice:000"]
+    assert seen == [3] * 4  # 1 segment x 2 codecs x 2 bitrates
+    capsys.readouterr()
+    bad = ["--data", str(corpus), "--baselines", "none", "--refine", "-1", "--no-progress"]
+    assert q.main(bad, codec=Refinable(30.0)) == 2
+    assert "--refine must be >= 0" in capsys.readouterr().err
