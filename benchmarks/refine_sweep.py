@@ -27,6 +27,8 @@ import torch
 from _segments import build_segments
 from quality import METRICS, quality_metrics
 
+from cplxcodec.models import ENCODE_BEAM
+
 __all__ = ["sweep", "sweep_table", "main"]
 
 
@@ -66,7 +68,7 @@ def sweep(
                 t0 = time.perf_counter()
                 refine_codes(
                     model, wav, codes, longest, lr=lr or REFINE_LR, callback=keep,
-                    beam=_default_beam(),
+                    beam=ENCODE_BEAM,
                 )  # fmt: skip
                 spent += time.perf_counter() - t0
                 audio += x.shape[-1] / sr * longest
@@ -78,12 +80,6 @@ def sweep(
         key: {m: float(np.mean([r[m] for r in v])) for m in METRICS} for key, v in rows.items()
     }
     return means, (spent / audio if audio else 0.0)
-
-
-def _default_beam() -> int:
-    from cplxcodec.models import ENCODE_BEAM
-
-    return ENCODE_BEAM
 
 
 def sweep_table(result: dict[tuple[float, int], dict[str, float]]) -> str:

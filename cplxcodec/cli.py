@@ -68,26 +68,24 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 _REFINE_DEFAULT = 40
 
 
-def _non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
+def _int_at_least(minimum: int, noun: str):
+    """argparse type: an integer ``>= minimum``; errors say "expected a ``noun``"."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {noun}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a {noun}, got {value}")
+        return value
+
+    parse.__doc__ = f"argparse type: an integer >= {minimum}."
+    return parse
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+_non_negative_int = _int_at_least(0, "non-negative integer")
+_positive_int = _int_at_least(1, "positive integer")
 
 
 def _write_bytes(path: Path, data: bytes, force: bool) -> None:

@@ -88,7 +88,7 @@ def encode_long(
     """
     from cplxcodec.models.refine import check_refine, refine_codes
 
-    check_refine(refine, 1.0)
+    check_refine(refine)
     cfg = model.config
     hop = cfg.hop_length
     x = wav.float().reshape(1, 1, -1)
@@ -204,7 +204,7 @@ def compress(
     """
     from cplxcodec.models.refine import check_refine
 
-    check_refine(refine, 1.0)
+    check_refine(refine)
     x = _as_channels(wav)
     check_audio(x, "input audio", sample_rate)
     if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:

@@ -19,8 +19,9 @@ the encoder's output). Each iteration
 The first iteration scores the search's own codes, so refinement never returns codes with a
 higher loss than it was given. Only the encoder changes: the codes are ordinary codes, every
 decoder reads them unchanged, and decoding stays bit-exact. Cost: one decoder forward and
-backward pass and one residual-VQ search per iteration (about 0.5 CPU-s per iteration per 10 s of
-audio with the bundled model on two cores); measured gains are in the model card ("Refinement").
+backward pass and one residual-VQ search per iteration (with the bundled model, per 10 s of
+audio: about 0.8 CPU-s on one thread, 0.6 wall-s on two cores); measured gains are in the model
+card ("Refinement").
 
 Refinement is deterministic on a given machine and thread count (no randomness; the same
 float operations in the same order); like any float search it may pick different codes on
@@ -78,7 +79,9 @@ def _frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def check_refine(iterations: int, lr: float) -> None:
+def check_refine(iterations: int, lr: float = REFINE_LR) -> None:
+    """Raise ``ValueError`` unless ``iterations`` is an integer ``>= 0`` (not a bool) and ``lr``
+    a positive finite number; what every refinement entry point checks before any work."""
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ValueError(f"refinement iterations must be a non-negative integer, got {iterations!r}")
     if not (isinstance(lr, (int, float)) and lr > 0 and lr == lr and lr != float("inf")):
