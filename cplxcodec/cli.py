@@ -2,7 +2,8 @@
 
 Subcommands, each ``main(argv) -> int``; errors go to stderr with a non-zero exit code:
 
-- ``encode IN OUT --kbps {6,12} [--model NAME|PATH] [--beam B] [--refine [N]] [--force]``: audio → ``.cplx``
+- ``encode IN OUT --kbps {6,12} [--model NAME|PATH] [--beam B] [--refine [N]] [--vbr] [--force]``:
+  audio → ``.cplx``
 - ``decode IN OUT [--model NAME|PATH] [--force]``: ``.cplx`` → audio file
 - ``info FILE [FILE ...] [--json]``: what a ``.cplx`` file holds (checked, no model needed)
 - ``train fit --config FILE``: training through LightningCLI (:mod:`cplxcodec.training.cli`)
@@ -31,7 +32,7 @@ __all__ = [
 
 _HELP = """usage: cplxcodec {encode,decode,info,train,eval,report,demo} ...
 
-  encode IN OUT --kbps 6|12 [--model NAME|PATH] [--refine [N]] [--force]
+  encode IN OUT --kbps 6|12 [--model NAME|PATH] [--refine [N]] [--vbr] [--force]
                                                               compress an audio file to .cplx
   decode IN OUT [--model NAME|PATH] [--force]                decode a .cplx file to audio
   info FILE [FILE ...] [--json]                               show and check .cplx files
@@ -124,6 +125,12 @@ def encode_main(argv: list[str]) -> int:
         f"{_REFINE_DEFAULT}); better quality at the same bitrate, about N decoder passes "
         "slower; 0 = off (default)",
     )
+    p.add_argument(
+        "--vbr",
+        action="store_true",
+        help="variable stage allocation: each 4-frame block sends 1 to all stages, at the same "
+        "mean rate; stages go from quiet frames to busy ones (better quality, same file size)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     a = p.parse_args(argv)
     from cplxcodec.audio import load_audio
@@ -142,6 +149,7 @@ def encode_main(argv: list[str]) -> int:
             progress=False if a.quiet else None,
             beam=ENCODE_BEAM if a.beam is None else a.beam,
             refine=a.refine,
+            vbr=a.vbr,
         )
         _write_bytes(a.output, data, a.force)
     except _known_errors() as e:
@@ -196,8 +204,10 @@ def file_info(data: bytes) -> dict:
 
     Returns a JSON-serialisable dict: the header fields, ``format_version``, ``bytes``,
     ``seconds`` (original length), ``actual_kbps`` (file size × 8 / duration; ``None`` for an
-    empty file), ``code_kbps`` (the fixed-width code rate before entropy coding), ``chunks``
-    and ``framing_bytes`` (file size minus payload).
+    empty file), ``code_kbps`` (the fixed-width code rate before entropy coding; ``None`` for
+    variable stage allocation, whose frames send different stage counts), ``variable_stages``
+    (the file uses variable stage allocation; ``n_stages`` is then the most any frame sends),
+    ``chunks`` and ``framing_bytes`` (file size minus payload).
 
     Raises:
         BitstreamError: the bytes are not a valid ``.cplx`` file (the message says why).
@@ -206,8 +216,10 @@ def file_info(data: bytes) -> dict:
     from dataclasses import asdict
 
     from cplxcodec.bitstream import chunk_count, unpack
+    from cplxcodec.bitstream.vbr import parse_vbr_name
 
     header, payload = unpack(data)
+    variable = parse_vbr_name(header.entropy) is not None
     seconds = header.num_samples / header.sample_rate
     info = asdict(header)
     frames_per_second = header.frame_count / seconds if seconds > 0 else None
@@ -217,8 +229,11 @@ def file_info(data: bytes) -> dict:
         seconds=seconds,
         actual_kbps=len(data) * 8 / seconds / 1000 if seconds > 0 else None,
         code_kbps=(
-            bits_per_frame * frames_per_second / 1000 if frames_per_second is not None else None
+            bits_per_frame * frames_per_second / 1000
+            if frames_per_second is not None and not variable
+            else None
         ),
+        variable_stages=variable,
         chunks=header.channels * chunk_count(header.frame_count, header.chunk_frames),
         framing_bytes=len(data) - len(payload),
     )
@@ -237,8 +252,13 @@ def _format_info(path: Path, info: dict) -> str:
         f"  audio      {info['channels']} ch, {info['sample_rate']} Hz, "
         f"{info['num_samples']} samples ({info['seconds']:.3f} s)",
         f"  bitrate    nominal {info['kbps']:g} kbps, actual {kbps(info['actual_kbps'])}, "
-        f"codes {kbps(info['code_kbps'])}",
-        f"  codes      {info['n_stages']} stages x {info['codebook_size']} entries, "
+        + (
+            "codes variable (stage allocation)"
+            if info["variable_stages"]
+            else f"codes {kbps(info['code_kbps'])}"
+        ),
+        f"  codes      {'up to ' if info['variable_stages'] else ''}{info['n_stages']} stages x "
+        f"{info['codebook_size']} entries, "
         f"{info['frame_count']} frames, {info['chunks']} chunk(s), coding: {coding}",
     ]
     if info["extra"]:

@@ -254,6 +254,25 @@ def test_refine_option_refines_the_codes(tmp_path, model_file, capsys):
     assert not (tmp_path / "bad.cplx").exists()
 
 
+def test_vbr_option_writes_variable_allocation_files(tmp_path, model_file, capsys):
+    """``--vbr`` writes what ``compress(..., vbr=True)`` writes; ``info`` says so; it decodes."""
+    from cplxcodec.models import load_model
+
+    x = speech_like(1.2, 16000, seed=11)
+    x[6000:12000] = 0.0  # a pause
+    save_audio(tmp_path / "in.wav", x, 16000)
+    wav, sr = load_audio(tmp_path / "in.wav")
+    model = load_model(model_file)
+    out = tmp_path / "v.cplx"
+    assert encode(tmp_path / "in.wav", out, model_file, "--quiet", "--vbr") == 0
+    assert out.read_bytes() == model.compress(wav, sr, 6, vbr=True, progress=False)
+    assert decode(out, tmp_path / "v.wav", model_file, "--quiet") == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "codes variable (stage allocation)" in text and "-vbr4" in text
+
+
 # --------------------------------------------------------------------------------- overwriting
 def test_refuses_to_overwrite_without_force(tmp_path, model_file, cplx_file, capsys):
     src = cplx_file.parent / "in.wav"

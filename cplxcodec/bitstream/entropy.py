@@ -225,12 +225,43 @@ class CodeEntropyModel:
         """Entropy-code ``codes`` ``(K, N)`` (ints in ``[0, V)``, ``K <= n_stages``) to bytes."""
         codes = check_codes(codes, self.codebook_size)
         self._check_stage_count(codes.shape[0])
+        return self._encode(codes, None)
+
+    def encode_ragged(self, codes: np.ndarray, counts: np.ndarray) -> bytes:
+        """Entropy-code the first ``counts[n]`` stages of every frame ``n`` of ``codes``
+        ``(K, N)`` (variable stage allocation; entries after a frame's count are ignored).
+
+        Stage ``k`` codes the frames that send it, in time order, with its tables; a conditional
+        stage takes its bucket from the same frame's stage ``k - 1`` (which every frame that
+        sends stage ``k`` also sends).
+        """
+        codes, counts = self._ragged_input(codes, counts)
+        return self._encode(codes, counts)
+
+    def _ragged_input(self, codes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        counts = np.asarray(counts)
+        arr = np.asarray(codes)
+        if arr.ndim != 2 or counts.shape != (arr.shape[1],):
+            raise ValueError(
+                f"ragged codes need codes (K, N) and counts (N,), got {arr.shape} and "
+                f"{counts.shape}"
+            )
+        if counts.size and (counts.min() < 1 or counts.max() > arr.shape[0]):
+            raise ValueError(f"stage counts must lie in [1, {arr.shape[0]}]")
+        sent = np.arange(arr.shape[0])[:, None] < counts[None, :]
+        codes = check_codes(np.where(sent, arr, 0), self.codebook_size)
+        self._check_stage_count(codes.shape[0])
+        return codes, counts.astype(np.int64)
+
+    def _encode(self, codes: np.ndarray, counts: np.ndarray | None) -> bytes:
         groups = []
         for k in range(codes.shape[0]):
             stage = self.stages[k]
-            buckets = stage.buckets(codes[k - 1] if k else None, codes.shape[1])
+            frames = slice(None) if counts is None else counts > k
+            cur = codes[k, frames]
+            buckets = stage.buckets(codes[k - 1, frames] if k else None, cur.shape[0])
             for m in range(stage.tables.shape[0]):
-                symbols = codes[k, buckets == m]
+                symbols = cur[buckets == m]
                 if symbols.size:
                     groups.append((symbols.astype(np.int32), self._model(k, m)))
         coder = constriction.stream.stack.AnsCoder(_INITIAL_STATE)
@@ -250,7 +281,20 @@ class CodeEntropyModel:
         for name, value in (("n_stages", n_stages), ("n_frames", n_frames)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        n_stages, n_frames = int(n_stages), int(n_frames)
+        return self._decode(data, int(n_stages), int(n_frames), None)
+
+    def decode_ragged(self, data: bytes, n_stages: int, counts: np.ndarray) -> np.ndarray:
+        """Decode :meth:`encode_ragged` output: ``(n_stages, N)`` int64 codes, ``-1`` after
+        each frame's ``counts[n]`` stages (``counts`` ``(N,)`` in ``[1, n_stages]``, from the
+        stream's side information). Raises like :meth:`decode`."""
+        counts = np.asarray(counts, dtype=np.int64)
+        if counts.ndim != 1 or (counts.size and (counts.min() < 1 or counts.max() > n_stages)):
+            raise PayloadError(f"stage counts must be (N,) values in [1, {n_stages}]")
+        return self._decode(data, int(n_stages), counts.shape[0], counts)
+
+    def _decode(
+        self, data: bytes, n_stages: int, n_frames: int, counts: np.ndarray | None
+    ) -> np.ndarray:
         if not 1 <= n_stages <= self.n_stages:
             raise PayloadError(
                 f"the data asks for {n_stages} stages; this entropy model codes 1 to "
@@ -258,24 +302,25 @@ class CodeEntropyModel:
             )
         if len(data) % 4:
             raise PayloadError(f"entropy payload is {len(data)} bytes, not a whole number of words")
+        total = n_stages * n_frames if counts is None else int(counts.sum())
         limit = max_decodable_codes(self.stages[:n_stages], self.precision, len(data))
-        if n_stages * n_frames > limit:
+        if total > limit:
             raise PayloadError(
                 f"an entropy payload of {len(data)} bytes cannot hold "
-                f"{n_stages} x {n_frames} codes (the header or payload is corrupted)"
+                f"{total} codes (the header or payload is corrupted)"
             )
         words = np.frombuffer(data, dtype=">u4").astype(np.uint32)
-        out = np.empty((n_stages, n_frames), dtype=np.int64)
+        out = np.full((n_stages, n_frames), -1, dtype=np.int64)
         try:
             coder = constriction.stream.stack.AnsCoder(words)
             for k in range(n_stages):
                 stage = self.stages[k]
-                buckets = stage.buckets(out[k - 1] if k else None, n_frames)
+                frames = np.arange(n_frames) if counts is None else np.nonzero(counts > k)[0]
+                buckets = stage.buckets(out[k - 1, frames] if k else None, frames.shape[0])
                 for m in range(stage.tables.shape[0]):
-                    where = buckets == m
-                    count = int(where.sum())
-                    if count:
-                        out[k, where] = coder.decode(self._model(k, m), count)
+                    where = frames[buckets == m]
+                    if where.size:
+                        out[k, where] = coder.decode(self._model(k, m), int(where.size))
             rest = coder.get_compressed()
         except (ValueError, KeyError, RuntimeError, OverflowError) as err:
             raise PayloadError(f"entropy payload is malformed: {err}") from None

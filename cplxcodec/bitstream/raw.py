@@ -47,6 +47,32 @@ class RawCodeCoder:
         bits = ((codes[:, None] >> shifts[None, :]) & 1).astype(np.uint8)
         return np.packbits(bits.ravel()).tobytes()
 
+    def encode_ragged(self, codes: np.ndarray, counts: np.ndarray) -> bytes:
+        """Pack the first ``counts[n]`` stages of every frame ``n`` of ``codes`` ``(K, N)``,
+        stage by stage (the frames that send stage ``k`` in time order)."""
+        arr, counts = np.asarray(codes), np.asarray(counts)
+        if arr.ndim != 2 or counts.shape != (arr.shape[1],):
+            raise ValueError(
+                f"ragged codes need codes (K, N) and counts (N,), got {arr.shape} and "
+                f"{counts.shape}"
+            )
+        if counts.size and (counts.min() < 1 or counts.max() > arr.shape[0]):
+            raise ValueError(f"stage counts must lie in [1, {arr.shape[0]}]")
+        sent = np.arange(arr.shape[0])[:, None] < counts[None, :]
+        return self.encode(arr[sent][None, :])
+
+    def decode_ragged(self, data: bytes, n_stages: int, counts: np.ndarray) -> np.ndarray:
+        """Unpack :meth:`encode_ragged` output into ``(n_stages, N)`` codes, ``-1`` after each
+        frame's ``counts[n]`` stages; raises :class:`PayloadError` if the length is wrong."""
+        counts = np.asarray(counts, dtype=np.int64)
+        if counts.ndim != 1 or (counts.size and (counts.min() < 1 or counts.max() > n_stages)):
+            raise PayloadError(f"stage counts must be (N,) values in [1, {n_stages}]")
+        flat = self.decode(data, 1, int(counts.sum()))[0]
+        sent = np.arange(n_stages)[:, None] < counts[None, :]
+        out = np.full((n_stages, counts.shape[0]), -1, dtype=np.int64)
+        out[sent] = flat
+        return out
+
     def decode(self, data: bytes, n_stages: int, n_frames: int) -> np.ndarray:
         """Unpack ``(n_stages, n_frames)`` int64 codes; raises :class:`PayloadError` if invalid."""
         for name, value in (("n_stages", n_stages), ("n_frames", n_frames)):

@@ -286,7 +286,14 @@ class ComplexCodec(nn.Module):
     # ------------------------------------------------------------------ codes API
     @torch.no_grad()
     def encode(
-        self, wav: Tensor, kbps: float, beam: int = ENCODE_BEAM, refine: int = 0
+        self,
+        wav: Tensor,
+        kbps: float,
+        beam: int = ENCODE_BEAM,
+        refine: int = 0,
+        *,
+        vbr: bool = False,
+        counts: Tensor | None = None,
     ) -> Tensor:
         """Waveform ``(B, 1, T)`` at :attr:`sample_rate` → codes ``(B, K, N)`` int64.
 
@@ -298,13 +305,33 @@ class ComplexCodec(nn.Module):
         ``refine``: iterations of analysis-by-synthesis refinement of the codes
         (:func:`cplxcodec.models.refine.refine_codes`; ``0``, the default, is off). Slower (one
         decoder forward and backward pass per iteration), better codes for the same decoder.
+        ``vbr``: variable stage allocation (:func:`~cplxcodec.quantization.allocate_stages`):
+        every block of :data:`~cplxcodec.bitstream.vbr.VBR_BLOCK` frames sends 1 to
+        ``n_stages`` stages, at a mean of ``K`` less the side information's share; the codes
+        are then ``(B, K', N)`` with ``-1`` (absent) after each frame's last stage.
+        ``counts``: explicit per-frame stage counts ``(B, N)`` instead (implies variable
+        allocation; what chunked file encoding passes).
         """
         self._check_wave(wav)
         k = self.config.stages_for_kbps(kbps)
         if wav.shape[-1] < self.min_length():
             wav = F.pad(wav, (0, self.min_length() - wav.shape[-1]))
         z = self.encode_latent(self.analysis(wav))
-        codes = self.quantizer.encode(z, k, beam=beam)
+        if vbr and counts is None:
+            from cplxcodec.bitstream.vbr import VBR_BLOCK
+            from cplxcodec.models.vbr import allocate_file
+
+            errors = self.quantizer.stage_errors(z, beam)
+            counts = torch.stack(
+                [
+                    torch.from_numpy(allocate_file(e, k, VBR_BLOCK, 0, self.codebook_size))
+                    for e in errors
+                ]
+            )
+        if counts is not None:
+            codes = self.quantizer.encode_counts(z, counts, beam=beam)
+        else:
+            codes = self.quantizer.encode(z, k, beam=beam)
         if refine:
             from cplxcodec.models.refine import refine_codes
 
@@ -312,8 +339,18 @@ class ComplexCodec(nn.Module):
         return codes
 
     @torch.no_grad()
+    def stage_errors(self, wav: Tensor, beam: int = ENCODE_BEAM) -> Tensor:
+        """``(B, n_stages + 1, N)`` squared latent error of every frame after 0 to
+        ``n_stages`` stages of one full-depth search (what variable allocation weighs)."""
+        self._check_wave(wav)
+        if wav.shape[-1] < self.min_length():
+            wav = F.pad(wav, (0, self.min_length() - wav.shape[-1]))
+        return self.quantizer.stage_errors(self.encode_latent(self.analysis(wav)), beam)
+
+    @torch.no_grad()
     def decode(self, codes: Tensor, length: int | None = None) -> Tensor:
-        """Codes ``(B, K, N)`` (any ``K`` ≤ n_stages) → waveform ``(B, 1, T)``.
+        """Codes ``(B, K, N)`` (any ``K`` ≤ n_stages; ``-1`` = absent after a frame's last
+        stage, as variable allocation writes) → waveform ``(B, 1, T)``.
 
         ``length`` defaults to ``(N - 1) · hop_length``.
         """
@@ -340,12 +377,20 @@ class ComplexCodec(nn.Module):
         return decompress(self, data, **kwargs)
 
     def roundtrip(
-        self, wav, sample_rate: int, kbps: float, beam: int = ENCODE_BEAM, refine: int = 0
+        self,
+        wav,
+        sample_rate: int,
+        kbps: float,
+        beam: int = ENCODE_BEAM,
+        refine: int = 0,
+        vbr: bool = False,
     ):
         """Compress and decompress mono ``(T,)`` audio; returns ``(decoded (T,), actual_kbps)``."""
         import numpy as np
 
-        data = self.compress(wav, sample_rate, kbps, progress=False, beam=beam, refine=refine)
+        data = self.compress(
+            wav, sample_rate, kbps, progress=False, beam=beam, refine=refine, vbr=vbr
+        )
         out, sr = self.decompress(data)
         seconds = np.asarray(wav).shape[-1] / sample_rate
         return out.numpy()[0], len(data) * 8 / seconds / 1000.0

@@ -29,6 +29,7 @@ from cplxcodec.bitstream import (
     pack,
     unpack,
 )
+from cplxcodec.bitstream.vbr import VariableStageCoder, parse_vbr_name
 from cplxcodec.models.codec import ENCODE_BEAM
 
 __all__ = [
@@ -78,6 +79,7 @@ def encode_long(
     progress: bool | None = None,
     beam: int = ENCODE_BEAM,
     refine: int = 0,
+    vbr: bool = False,
 ) -> torch.Tensor:
     """Mono ``(T,)`` waveform at the model rate → codes ``(K, N)``, in chunks (see module doc).
 
@@ -85,8 +87,14 @@ def encode_long(
     :meth:`~cplxcodec.models.ComplexCodec.encode`). A refined chunk is refined with its context
     frames, which the neighbouring chunk refines again for itself, so with refinement the seams
     are not exactly those of one pass (the codes are still valid codes; only the search differs).
+    ``vbr``: variable stage allocation over the whole file (:func:`~cplxcodec.models.vbr.
+    allocate_file`; blocks restart at every chunk, as the payload codes them); the codes then
+    have ``-1`` after each frame's last stage. Costs one more encoder pass and a full-depth
+    search per chunk.
     """
+    from cplxcodec.bitstream.vbr import VBR_BLOCK
     from cplxcodec.models.refine import check_refine, refine_codes
+    from cplxcodec.models.vbr import allocate_file
 
     check_refine(refine)
     cfg = model.config
@@ -99,20 +107,44 @@ def encode_long(
     ctx = context_frames(model)
     kbps = cfg.kbps(n_stages)
     show = progress is not False and refine > 0
+    single = n_frames <= core + 2 * ctx
+    pieces = (
+        [(0, n_frames, 0, x.shape[-1])]
+        if single
+        else [
+            (a, b, max(0, a - ctx) * hop, min(x.shape[-1], (b + ctx) * hop))
+            for a, b in _chunks(n_frames, core)
+        ]
+    )
+    counts = None
+    if vbr:
+        errors = []
+        for a, b, s0, s1 in pieces:
+            e = model.stage_errors(x[..., s0:s1], beam)[0]
+            errors.append(e[:, a - s0 // hop : b - s0 // hop])
+        counts = torch.from_numpy(
+            allocate_file(torch.cat(errors, dim=-1), n_stages, VBR_BLOCK, core, cfg.codebook_size)
+        )
 
-    def run(piece: torch.Tensor) -> torch.Tensor:
-        codes = model.encode(piece, kbps, beam=beam)
-        return refine_codes(model, piece, codes, refine, beam=beam, progress=show)[0]
+    def run(piece: torch.Tensor, f0: int) -> torch.Tensor:
+        part = None
+        if counts is not None:
+            frames = piece.shape[-1] // hop + 1
+            part = counts[f0 : f0 + frames]
+            if part.shape[0] < frames:  # the last piece may be padded to the minimum length
+                part = F.pad(part, (0, frames - part.shape[0]), value=int(part[-1]))
+            part = part[None]
+        codes = model.encode(piece, kbps, beam=beam, counts=part)
+        codes = refine_codes(model, piece, codes, refine, beam=beam, progress=show)[0]
+        if counts is not None and codes.shape[0] < cfg.n_stages:  # one depth for every chunk
+            codes = F.pad(codes, (0, 0, 0, cfg.n_stages - codes.shape[0]), value=-1)
+        return codes
 
-    if n_frames <= core + 2 * ctx:
-        return run(x)
+    if single:
+        return run(x, 0)
     out = []
-    for a, b in tqdm(
-        _chunks(n_frames, core), desc="encode", unit="chunk", disable=progress is False or None
-    ):
-        s0 = max(0, a - ctx) * hop
-        s1 = min(x.shape[-1], (b + ctx) * hop)
-        codes = run(x[..., s0:s1])
+    for a, b, s0, s1 in tqdm(pieces, desc="encode", unit="chunk", disable=progress is False or None):
+        codes = run(x[..., s0:s1], s0 // hop)
         out.append(codes[:, a - s0 // hop : b - s0 // hop])
     return torch.cat(out, dim=-1)
 
@@ -172,6 +204,9 @@ def _as_channels(wav) -> np.ndarray:
 
 
 def _coder(model, name: str | None = None):
+    vbr = parse_vbr_name(name) if name is not None else None
+    if vbr is not None:
+        return VariableStageCoder(_coder(model, vbr[0]), vbr[1])
     em = model.entropy_model
     if name is None:
         return em if em is not None else RawCodeCoder(model.codebook_size)
@@ -193,6 +228,7 @@ def compress(
     progress: bool | None = None,
     beam: int = ENCODE_BEAM,
     refine: int = 0,
+    vbr: bool = False,
 ) -> bytes:
     """Audio ``(C, T)`` or ``(T,)`` at ``sample_rate`` → ``.cplx`` bytes (each channel coded).
 
@@ -200,7 +236,10 @@ def compress(
     rate and length so :func:`decompress` returns audio shaped like the input. ``beam`` is the
     residual-VQ search width (``1`` = greedy, fastest; files decode the same way for any beam);
     ``refine`` the analysis-by-synthesis iterations (``0`` = off; see
-    :mod:`cplxcodec.models.refine`). Neither changes the format or the decoder.
+    :mod:`cplxcodec.models.refine`). Neither changes the format or the decoder. ``vbr``:
+    variable stage allocation (:func:`encode_long`): the same mean rate, stages moved from
+    quiet frames to busy ones; the file's entropy name gains ``-vbr4`` and its header's
+    ``n_stages`` is the most stages any frame sends (``kbps`` stays the nominal rate).
     """
     from cplxcodec.models.refine import check_refine
 
@@ -224,10 +263,14 @@ def compress(
                 progress,
                 beam=beam,
                 refine=refine,
+                vbr=vbr,
             ).numpy()
             for ch in x
         ]
     )
+    if vbr:  # drop the stages no frame sends
+        depth = max(1, int((codes != -1).sum(axis=1).max()))
+        codes = codes[:, :depth]
     chunk_frames = max(1, int(chunk_seconds * cfg.frame_rate))
     checksum = model.checksum()[:16]
 
@@ -239,7 +282,7 @@ def compress(
             channels=channels,
             num_samples=num_samples,
             kbps=float(kbps),
-            n_stages=k,
+            n_stages=codes.shape[1],
             codebook_size=cfg.codebook_size,
             frame_count=codes.shape[-1],
             chunk_frames=chunk_frames,
@@ -248,12 +291,15 @@ def compress(
         return pack(header, encode_payload(coder, codes, chunk_frames))
 
     coder = _coder(model)
+    if vbr:
+        coder = VariableStageCoder(coder)
     data = file_with(coder)
-    if not isinstance(coder, RawCodeCoder):
+    if getattr(coder, "inner", coder).name != "none":
         # Never worse than fixed-width codes: audio unlike the tables' training data (another
         # speaker, language or recording chain) can cost more bits under them than raw. Whole
         # files are compared: the coding's name is in the header ("none" is the shortest).
-        raw = file_with(RawCodeCoder(cfg.codebook_size))
+        raw_coder = RawCodeCoder(cfg.codebook_size)
+        raw = file_with(VariableStageCoder(raw_coder) if vbr else raw_coder)
         if len(raw) < len(data):
             data = raw
     return data

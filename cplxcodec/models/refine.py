@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from cplxcodec.losses.spectral import MelLoss, MultiResolutionSTFTLoss
+from cplxcodec.quantization import ABSENT, stage_counts
 
 __all__ = ["REFINE_LR", "REFINE_ITERATIONS", "refine_codes", "check_refine", "RefinementLoss"]
 
@@ -106,7 +107,8 @@ def refine_codes(
             decoder is run as is, its parameters get no gradients).
         wav: the input ``(B, 1, T)`` at the model rate, as given to
             :meth:`~cplxcodec.models.ComplexCodec.encode` (at least ``model.min_length()``).
-        codes: ``(B, K, N)`` codes of ``wav`` from the search; ``K`` stages are kept.
+        codes: ``(B, K, N)`` codes of ``wav`` from the search; ``K`` stages are kept, and so
+            is each frame's stage count where codes are ``-1`` (absent: variable allocation).
         iterations: search iterations (``0`` returns ``codes`` unchanged).
         beam: residual-VQ search width used at every iteration.
         lr: Adam step size relative to the mean magnitude of the encoder's latent.
@@ -149,11 +151,18 @@ def refine_codes(
             target = target.detach().clone().requires_grad_(True)
             opt = torch.optim.Adam([target], lr=lr * scale)
             current = codes[b : b + 1].clone()
+            counts = stage_counts(current)
+            ragged = bool((counts < n_stages).any())
             best_loss = float("inf")
             for it in range(iterations):
                 if it > 0:
                     with torch.no_grad():
-                        current = quantizer.encode(target.detach(), n_stages, beam=beam)
+                        if ragged:  # variable allocation: same counts, new codes
+                            current = torch.full_like(current, ABSENT)
+                            found = quantizer.encode_counts(target.detach(), counts, beam=beam)
+                            current[:, : found.shape[1]] = found
+                        else:
+                            current = quantizer.encode(target.detach(), n_stages, beam=beam)
                 with torch.no_grad():
                     q = quantizer.decode(current)
                 q = target + (q - target).detach()  # straight through the quantizer

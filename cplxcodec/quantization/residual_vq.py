@@ -34,7 +34,16 @@ from cplxcodec.quantization.layout import latent_to_rows, rows_to_complex, rows_
 from cplxcodec.quantization.output import QuantizerOutput
 from cplxcodec.quantization.search import beam_search_codes
 
-__all__ = ["ResidualVQ"]
+__all__ = ["ABSENT", "ResidualVQ", "stage_counts"]
+
+#: Code value of a stage a frame does not send (variable stage allocation, and the stages
+#: quantizer dropout removed in training). A frame's absent stages are always its last ones.
+ABSENT = -1
+
+
+def stage_counts(codes: Tensor) -> Tensor:
+    """Per-frame stage counts ``(B, N)`` int64 of codes ``(B, K, N)`` (stages not :data:`ABSENT`)."""
+    return (codes != ABSENT).sum(dim=1)
 
 
 def _histogram_stats(codes: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -308,9 +317,60 @@ class ResidualVQ(nn.Module):
         return codes.reshape(k_used, batch, frames).transpose(0, 1).contiguous()
 
     @torch.no_grad()
+    def encode_counts(self, z: Tensor, counts: Tensor, beam: int = 1) -> Tensor:
+        """Codes ``(B, K', N)`` of ``z`` ``(B, D, N)`` with ``counts[b, n]`` stages at frame
+        ``n`` (variable stage allocation, :mod:`cplxcodec.quantization.allocation`);
+        ``K' = counts.max()``, and the stages a frame does not send are :data:`ABSENT`.
+
+        Frames with the same count are searched together with that many stages (greedy for
+        ``beam = 1``, beam search otherwise), so each frame gets exactly the codes
+        :meth:`encode` would give it at its own stage count.
+        """
+        self._check_latent(z)
+        batch, _, frames = z.shape
+        if not isinstance(counts, Tensor) or counts.shape != (batch, frames):
+            raise ValueError(
+                f"counts must be a ({batch}, {frames}) integer tensor, got "
+                f"{getattr(counts, 'shape', counts)!r}"
+            )
+        if counts.dtype.is_floating_point or counts.is_complex() or counts.dtype == torch.bool:
+            raise TypeError(f"counts must be an integer tensor, got {counts.dtype}")
+        lo, hi = int(counts.min()), int(counts.max())
+        if lo < 1 or hi > self.n_stages:
+            raise ValueError(f"stage counts must lie in [1, {self.n_stages}], got [{lo}, {hi}]")
+        rows = latent_to_rows(z)
+        flat = counts.reshape(-1).long()
+        out = torch.full((hi, batch * frames), ABSENT, dtype=torch.long)
+        for k in torch.unique(flat).tolist():
+            sel = torch.nonzero(flat == k).squeeze(1)
+            books = [stage.embed for stage in self.stages[:k]]
+            out[:k, sel] = beam_search_codes(rows.index_select(0, sel), books, beam)
+        return out.reshape(hi, batch, frames).transpose(0, 1).contiguous()
+
+    @torch.no_grad()
+    def stage_errors(self, z: Tensor, beam: int = 1) -> Tensor:
+        """Squared error ``(B, K + 1, N)`` of every frame of ``z`` after ``0..K`` stages of one
+        ``K``-stage search (greedy, or beam ``beam``): what each extra stage would buy, the
+        input of :func:`~cplxcodec.quantization.allocation.allocate_stages`."""
+        self._check_latent(z)
+        batch, _, frames = z.shape
+        rows = latent_to_rows(z)
+        codes = beam_search_codes(rows, [stage.embed for stage in self.stages], beam)
+        residual = rows.clone()
+        errors = [residual.pow(2).sum(1)]
+        for k, stage in enumerate(self.stages):
+            residual = residual - stage.lookup(codes[k])
+            errors.append(residual.pow(2).sum(1))
+        return torch.stack(errors).reshape(self.n_stages + 1, batch, frames).transpose(0, 1)
+
+    @torch.no_grad()
     def decode(self, codes: Tensor) -> Tensor:
         """Latent ``(B, D, N)`` complex64 from codes ``(B, K', N)`` of the first ``K'`` stages,
-        for any ``1 <= K' <= K``: the sum of the selected codewords."""
+        for any ``1 <= K' <= K``: the sum of the selected codewords.
+
+        A frame may stop early: its codes after its last sent stage are :data:`ABSENT` (``-1``;
+        variable stage allocation), and add nothing. Every frame sends at least stage 1.
+        """
         if not isinstance(codes, Tensor):
             raise TypeError(f"expected a torch.Tensor of codes, got {type(codes).__name__}")
         if codes.dtype.is_floating_point or codes.is_complex() or codes.dtype == torch.bool:
@@ -325,14 +385,27 @@ class ResidualVQ(nn.Module):
         if batch == 0 or frames == 0:
             raise ValueError(f"codes must have B >= 1 and N >= 1, got {tuple(codes.shape)}")
         lo, hi = int(codes.min()), int(codes.max())
-        if lo < 0 or hi >= self.codebook_size:
+        present = codes != ABSENT
+        if (
+            lo < ABSENT
+            or hi >= self.codebook_size
+            or not bool(present[:, 0].all())
+            or bool((present[:, 1:] & ~present[:, :-1]).any())
+        ):
             raise ValueError(
-                f"codes must lie in [0, {self.codebook_size}), got values in [{lo}, {hi}]"
+                f"codes must lie in [0, {self.codebook_size}), or be {ABSENT} (absent) after a "
+                f"frame's last sent stage, every frame sending stage 1; got values in [{lo}, {hi}]"
             )
         flat = codes.long().transpose(0, 1).reshape(k_used, batch * frames)
         total = torch.zeros(
             batch * frames, 2 * self.dim, device=codes.device, dtype=self.stages[0].embed.dtype
         )
+        partial = lo == ABSENT
         for k, stage in enumerate(self.stages[:k_used]):
-            total = total + stage.lookup(flat[k])
+            if partial:
+                keep = flat[k] != ABSENT
+                rows = stage.lookup(flat[k].clamp(min=0))
+                total = total + rows * keep[:, None].to(rows.dtype)
+            else:
+                total = total + stage.lookup(flat[k])
         return rows_to_latent(total, batch, frames)

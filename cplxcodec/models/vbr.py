@@ -1,0 +1,81 @@
+"""Rate control of variable stage allocation: the stage budget of a file, side information paid.
+
+A file coded at the nominal rate of ``K`` stages may spend ``K · log2(V)`` bits per frame on
+average. With variable allocation some of that pays for the block counts
+(:mod:`cplxcodec.bitstream.vbr`), so :func:`allocate_file` allocates a few times, moving the
+target mean by what the last allocation overspent or left unspent (counts plus side information,
+in stages), and keeps the fullest allocation that fits. The file stays at or under the nominal
+rate before entropy coding of the codes (which only lowers it further).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from torch import Tensor
+
+from cplxcodec.bitstream.vbr import count_bits
+from cplxcodec.quantization.allocation import allocate_stages, block_bounds
+
+__all__ = ["SIDE_OVERHEAD_BITS", "allocate_file", "side_bits"]
+
+_RATE_STEPS = 8
+_RATE_TOLERANCE = 0.01  # stages per frame left unspent at most, when reachable
+
+#: Fixed cost of the counts stream per payload chunk: its u32 length and the two ANS state words.
+SIDE_OVERHEAD_BITS = 96
+
+
+def side_bits(counts: np.ndarray, block: int, chunk_frames: int = 0) -> float:
+    """Bits the per-frame ``counts`` ``(N,)`` cost as side information in a file whose payload
+    chunks hold ``chunk_frames`` frames (``0`` = one chunk)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    n = counts.shape[0]
+    chunk = chunk_frames if chunk_frames > 0 else max(n, 1)
+    total = 0.0
+    for a in range(0, n, chunk):
+        piece = counts[a : a + chunk]
+        total += SIDE_OVERHEAD_BITS + count_bits(piece[::block])
+    return total
+
+
+def allocate_file(
+    errors: Tensor | np.ndarray,
+    n_stages: int,
+    block: int,
+    chunk_frames: int,
+    codebook_size: int,
+    min_stages: int = 1,
+) -> np.ndarray:
+    """Per-frame stage counts ``(N,)`` for a file at the nominal rate of ``n_stages`` stages.
+
+    ``errors`` ``(K + 1, N)`` as :meth:`~cplxcodec.models.ComplexCodec.stage_errors` gives
+    them for one item; ``block`` frames per count, blocks restarting at every ``chunk_frames``
+    (the payload's chunks). The counts' mean plus the side information (in stages of
+    ``log2(codebook_size)`` bits) is at most ``n_stages``.
+    """
+    n = int(errors.shape[-1])
+    blocks = block_bounds(n, block, chunk_frames)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    bits_per_stage = math.log2(codebook_size)
+
+    def total(counts: np.ndarray) -> float:  # mean stages per frame, side information included
+        return float(counts.mean()) + side_bits(counts, block, chunk_frames) / (n * bits_per_stage)
+
+    # The side information depends on the counts: a few secant-like steps on the target mean,
+    # keeping the fullest allocation that fits (the budget is never exceeded).
+    best, best_total, target = None, -1.0, float(n_stages)
+    for _ in range(_RATE_STEPS):
+        counts = allocate_stages(errors, target, blocks, min_stages)
+        spent = total(counts)
+        if spent <= n_stages:
+            if spent > best_total:
+                best, best_total = counts, spent
+            if n_stages - spent < _RATE_TOLERANCE or target >= n_stages + 1:
+                break
+        target += n_stages - spent
+    if best is None:  # even the side information of the leanest allocation does not fit
+        best = np.full(n, min_stages, dtype=np.int64)
+    return best
