@@ -6,7 +6,8 @@ partial sums and returns the best full sum. The decoder and the file format are 
 is a pure encoder-side trade of CPU time for quality. For every ``--beams`` width at every
 ``--kbps`` this script codes the dev segments of ``benchmarks/quality.py`` (same plan,
 ``benchmarks/_segments.py``) through the real file path (``compress`` / ``decompress``, entropy
-coding included) and reports, as means over segments:
+coding included; constant-rate files, ``vbr=False``, so that every width codes the same stages)
+and reports, as means over segments:
 
 * the latent's relative quantization error ``‖Q(z) − z‖² / ‖z‖²`` (what the search minimises),
 * PESQ-WB, STOI and SI-SDR of the decoded audio and the actual file bitrate (mean and max),
@@ -85,7 +86,7 @@ def measure(
                 )
                 zq = model.quantizer.decode(codes)
                 err = float((zq - z).abs().pow(2).sum() / z.abs().pow(2).sum().clamp_min(1e-12))
-                data = model.compress(x, sr, k, beam=b, progress=False)
+                data = model.compress(x, sr, k, beam=b, progress=False, vbr=False)
                 y = model.decompress(data, progress=False)[0][0].numpy()
                 rows[(k, b)].scores.append(
                     {

@@ -33,7 +33,8 @@ on 2 cores for the ~8 minutes of dev audio); ``--kbps 3 4 6 8 10 12 --baseline-k
 stages; the baselines at their own rates); ``--limit 3`` for a quick check (``--every M`` for
 every M-th segment); ``--refine N`` encodes the model's (and the twin's) files with N iterations
 of analysis-by-synthesis code refinement (:mod:`cplxcodec.models.refine`; ~N decoder passes per
-file); ``--vbr`` with variable stage allocation (:mod:`cplxcodec.quantization.allocation`);
+file); the files use variable stage allocation (:mod:`cplxcodec.quantization.allocation`, what
+``compress`` does by default), ``--cbr`` constant-rate files (every table before session 20);
 ``--baselines-only`` (or ``--model none``) for the reference rows of the classical codecs.
 """
 
@@ -278,9 +279,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="analysis-by-synthesis refinement iterations for the model and the twin (0 = off)",
     )
     p.add_argument(
-        "--vbr",
+        "--cbr",
         action="store_true",
-        help="variable stage allocation for the model and the twin (same mean rate)",
+        help="constant-rate files for the model and the twin (default: variable stage "
+        "allocation, as `compress` writes them since session 20)",
     )
     p.add_argument("--threads", type=int, default=None, help="torch threads for the model")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -304,18 +306,18 @@ def _baselines(spec: str) -> tuple[list[str], dict[str, str]]:
 
 class RefinedCodec:
     """A model whose files are encoded with ``refine`` iterations of analysis-by-synthesis code
-    refinement (``--refine``; :mod:`cplxcodec.models.refine`) and, with ``vbr``, variable stage
-    allocation (``--vbr``). Everything else (``encode``, ``config``, ``sample_rate``) is the
-    model's own, so the usage check sees constant-rate, unrefined codes."""
+    refinement (``--refine``; :mod:`cplxcodec.models.refine`), with variable stage allocation or
+    (``vbr=False``, ``--cbr``) at constant rate. Everything else (``encode``, ``config``,
+    ``sample_rate``) is the model's own, so the usage check sees constant-rate, unrefined codes."""
 
-    def __init__(self, model: Any, iterations: int, vbr: bool = False) -> None:
+    def __init__(self, model: Any, iterations: int, vbr: bool = True) -> None:
         self.model, self.iterations, self.vbr = model, iterations, vbr
 
     def roundtrip(self, wav: np.ndarray, sample_rate: int, kbps: float) -> tuple[np.ndarray, float]:
-        """The model's roundtrip with refinement (and variable allocation)."""
-        if self.vbr:
-            return self.model.roundtrip(wav, sample_rate, kbps, refine=self.iterations, vbr=True)
-        return self.model.roundtrip(wav, sample_rate, kbps, refine=self.iterations)
+        """The model's roundtrip with these settings."""
+        return self.model.roundtrip(
+            wav, sample_rate, kbps, refine=self.iterations, vbr=self.vbr
+        )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.model, name)
@@ -356,9 +358,9 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
     if args.refine < 0:
         print(f"error: --refine must be >= 0, got {args.refine}", file=sys.stderr)
         return 2
-    if args.refine or args.vbr:
-        codec = RefinedCodec(codec, args.refine, args.vbr) if codec is not None else None
-        twin = RefinedCodec(twin, args.refine, args.vbr) if twin is not None else None
+    if args.refine or args.cbr:
+        codec = RefinedCodec(codec, args.refine, not args.cbr) if codec is not None else None
+        twin = RefinedCodec(twin, args.refine, not args.cbr) if twin is not None else None
     if codec is None and twin is None and not baselines:
         print("error: nothing to evaluate (no model, no twin, no baseline)", file=sys.stderr)
         return 2

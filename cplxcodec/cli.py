@@ -2,7 +2,7 @@
 
 Subcommands, each ``main(argv) -> int``; errors go to stderr with a non-zero exit code:
 
-- ``encode IN OUT --kbps {6,12} [--model NAME|PATH] [--beam B] [--refine [N]] [--vbr] [--force]``:
+- ``encode IN OUT --kbps {6,12} [--model NAME|PATH] [--beam B] [--refine [N]] [--cbr] [--force]``:
   audio → ``.cplx``
 - ``decode IN OUT [--model NAME|PATH] [--force]``: ``.cplx`` → audio file
 - ``info FILE [FILE ...] [--json]``: what a ``.cplx`` file holds (checked, no model needed)
@@ -32,14 +32,14 @@ __all__ = [
 
 _HELP = """usage: cplxcodec {encode,decode,info,train,eval,report,demo} ...
 
-  encode IN OUT --kbps 6|12 [--model NAME|PATH] [--refine [N]] [--vbr] [--force]
+  encode IN OUT --kbps 6|12 [--model NAME|PATH] [--refine [N]] [--cbr] [--force]
                                                               compress an audio file to .cplx
   decode IN OUT [--model NAME|PATH] [--force]                decode a .cplx file to audio
   info FILE [FILE ...] [--json]                               show and check .cplx files
   train fit --config FILE [...]                               train a codec (LightningCLI)
   eval --model M --data DIR --kbps 6 12 [--baselines ...]    objective metrics (JSON)
   report --model M --data DIR --kbps 6 12 --out report.html  HTML diagnostic report
-  demo [--out DIR] [--model NAME|PATH] [--refine N]           run the bundled speech sample
+  demo [--out DIR] [--model NAME|PATH] [--refine N] [--cbr]   run the bundled speech sample
 
 Run `cplxcodec SUBCOMMAND --help` for details."""
 
@@ -126,10 +126,11 @@ def encode_main(argv: list[str]) -> int:
         "slower; 0 = off (default)",
     )
     p.add_argument(
-        "--vbr",
+        "--cbr",
         action="store_true",
-        help="variable stage allocation: each 4-frame block sends 1 to all stages, at the same "
-        "mean rate; stages go from quiet frames to busy ones (better quality, same file size)",
+        help="constant rate: every frame sends the same stages (the default is variable stage "
+        "allocation: each 4-frame block sends 1 to all stages at the same mean rate, stages "
+        "moved from quiet frames to busy ones; better quality, same file size)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     a = p.parse_args(argv)
@@ -149,7 +150,7 @@ def encode_main(argv: list[str]) -> int:
             progress=False if a.quiet else None,
             beam=ENCODE_BEAM if a.beam is None else a.beam,
             refine=a.refine,
-            vbr=a.vbr,
+            vbr=not a.cbr,
         )
         _write_bytes(a.output, data, a.force)
     except _known_errors() as e:
@@ -317,13 +318,21 @@ def demo_main(argv: list[str]) -> int:
         metavar="N",
         help=f"also encode with N refinement iterations (default {_REFINE_DEFAULT}; 0 = skip)",
     )
+    p.add_argument(
+        "--cbr", action="store_true", help="constant-rate files only (no variable stage allocation)"
+    )
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     a = p.parse_args(argv)
     from cplxcodec.demo import run_demo
 
     try:
         run_demo(
-            a.model, a.input or demo_sample_path(), a.out, report=not a.no_report, refine=a.refine
+            a.model,
+            a.input or demo_sample_path(),
+            a.out,
+            report=not a.no_report,
+            refine=a.refine,
+            vbr=not a.cbr,
         )
     except _known_errors() as e:
         return _error(_describe(e))

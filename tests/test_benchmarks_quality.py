@@ -297,13 +297,13 @@ def test_baselines_run_at_their_own_rates(bench, corpus: Path, tmp_path: Path, c
 
 def test_every_and_refine_options(bench, corpus: Path, tmp_path: Path, capsys) -> None:
     """``--every M`` keeps every M-th segment; ``--refine N`` passes N to the model's and the
-    twin's roundtrip; a negative count is refused."""
+    twin's roundtrip, ``--cbr`` asks them for constant-rate files; a negative count is refused."""
     _, q = bench
     seen = []
 
     class Refinable(_StandIn):
-        def roundtrip(self, wav, sample_rate, kbps, refine=0):
-            seen.append(refine)
+        def roundtrip(self, wav, sample_rate, kbps, refine=0, vbr=True):
+            seen.append((refine, vbr))
             return super().roundtrip(wav, sample_rate, kbps)
 
     js = tmp_path / "q.json"
@@ -312,7 +312,10 @@ def test_every_and_refine_options(bench, corpus: Path, tmp_path: Path, capsys) -
     assert q.main(argv, codec=Refinable(30.0), twin=Refinable(10.0)) == 0
     data = json.loads(js.read_text())
     assert [s["name"] for s in data["segments"]] == ["alice:000"]
-    assert seen == [3] * 4  # 1 segment x 2 codecs x 2 bitrates
+    assert seen == [(3, True)] * 4  # 1 segment x 2 codecs x 2 bitrates
+    seen.clear()
+    assert q.main(argv[:-5] + ["--cbr", "--no-progress"], codec=Refinable(30.0)) == 0
+    assert seen == [(0, False)] * 2
     capsys.readouterr()
     bad = ["--data", str(corpus), "--baselines", "none", "--refine", "-1", "--no-progress"]
     assert q.main(bad, codec=Refinable(30.0)) == 2

@@ -65,7 +65,7 @@ def cplx_file(tmp_path_factory, model_file) -> Path:
     folder = tmp_path_factory.mktemp("cplx")
     save_audio(folder / "in.wav", speech_like(0.8, 16000, seed=5), 16000)
     assert main(["encode", str(folder / "in.wav"), str(folder / "a.cplx"), "--kbps", "6",
-                 "--model", str(model_file), "--quiet"]) == 0  # fmt: skip
+                 "--model", str(model_file), "--quiet", "--cbr"]) == 0  # fmt: skip
     return folder / "a.cplx"
 
 
@@ -131,9 +131,13 @@ def test_python_m_cplxcodec_gives_identical_bytes(tmp_path, model_file, cplx_fil
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "2"}
     src = cplx_file.parent / "in.wav"
     cmd = [sys.executable, "-m", "cplxcodec", "encode", str(src), str(tmp_path / "b.cplx"),
-           "--kbps", "6", "--model", str(model_file), "--quiet"]  # fmt: skip
+           "--kbps", "6", "--model", str(model_file), "--quiet", "--cbr"]  # fmt: skip
     subprocess.run(cmd, check=True, env=env, timeout=300)
     assert (tmp_path / "b.cplx").read_bytes() == cplx_file.read_bytes()
+    # variable stage allocation (the default) too: same allocation, same bytes
+    subprocess.run(cmd[:-1] + ["--force"], check=True, env=env, timeout=300)
+    assert encode(src, tmp_path / "v.cplx", model_file, "--quiet") == 0
+    assert (tmp_path / "b.cplx").read_bytes() == (tmp_path / "v.cplx").read_bytes()
     cmd = [sys.executable, "-m", "cplxcodec", "decode", str(cplx_file), str(tmp_path / "b.wav"),
            "--model", str(model_file), "--quiet"]  # fmt: skip
     subprocess.run(cmd, check=True, env=env, timeout=300)
@@ -254,8 +258,9 @@ def test_refine_option_refines_the_codes(tmp_path, model_file, capsys):
     assert not (tmp_path / "bad.cplx").exists()
 
 
-def test_vbr_option_writes_variable_allocation_files(tmp_path, model_file, capsys):
-    """``--vbr`` writes what ``compress(..., vbr=True)`` writes; ``info`` says so; it decodes."""
+def test_files_use_variable_allocation_unless_cbr(tmp_path, model_file, capsys):
+    """By default ``encode`` writes what ``compress(..., vbr=True)`` writes (variable stage
+    allocation; ``info`` says so; it decodes); ``--cbr`` what ``compress(..., vbr=False)`` does."""
     from cplxcodec.models import load_model
 
     x = speech_like(1.2, 16000, seed=11)
@@ -264,8 +269,12 @@ def test_vbr_option_writes_variable_allocation_files(tmp_path, model_file, capsy
     wav, sr = load_audio(tmp_path / "in.wav")
     model = load_model(model_file)
     out = tmp_path / "v.cplx"
-    assert encode(tmp_path / "in.wav", out, model_file, "--quiet", "--vbr") == 0
+    assert encode(tmp_path / "in.wav", out, model_file, "--quiet") == 0
     assert out.read_bytes() == model.compress(wav, sr, 6, vbr=True, progress=False)
+    cbr = tmp_path / "c.cplx"
+    assert encode(tmp_path / "in.wav", cbr, model_file, "--quiet", "--cbr") == 0
+    assert cbr.read_bytes() == model.compress(wav, sr, 6, vbr=False, progress=False)
+    assert unpack(cbr.read_bytes())[0].entropy in ("categorical", "conditional", "none")
     assert decode(out, tmp_path / "v.wav", model_file, "--quiet") == 0
     capsys.readouterr()
     assert main(["info", str(out)]) == 0
@@ -280,7 +289,7 @@ def test_refuses_to_overwrite_without_force(tmp_path, model_file, cplx_file, cap
     out.write_bytes(b"keep me")
     assert_clean_error(encode(src, out, model_file), capsys, "--force")
     assert out.read_bytes() == b"keep me"
-    assert encode(src, out, model_file, "--force", "--quiet") == 0
+    assert encode(src, out, model_file, "--force", "--quiet", "--cbr") == 0
     assert out.read_bytes() == cplx_file.read_bytes()
 
     wav_out = tmp_path / "y.wav"

@@ -383,7 +383,7 @@ class ComplexCodec(nn.Module):
         kbps: float,
         beam: int = ENCODE_BEAM,
         refine: int = 0,
-        vbr: bool = False,
+        vbr: bool = True,
     ):
         """Compress and decompress mono ``(T,)`` audio; returns ``(decoded (T,), actual_kbps)``."""
         import numpy as np

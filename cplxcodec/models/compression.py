@@ -228,7 +228,7 @@ def compress(
     progress: bool | None = None,
     beam: int = ENCODE_BEAM,
     refine: int = 0,
-    vbr: bool = False,
+    vbr: bool = True,
 ) -> bytes:
     """Audio ``(C, T)`` or ``(T,)`` at ``sample_rate`` → ``.cplx`` bytes (each channel coded).
 

@@ -126,13 +126,15 @@ def test_quality_benchmark_wraps_the_model_with_refinement() -> None:
         sample_rate = 16000
         config = "cfg"
 
-        def roundtrip(self, wav, sample_rate, kbps, refine=0):
-            calls.append(refine)
+        def roundtrip(self, wav, sample_rate, kbps, refine=0, vbr=True):
+            calls.append((refine, vbr))
             return wav, kbps
 
     wrapped = quality.RefinedCodec(Stub(), 7)
     out, kbps = wrapped.roundtrip(np.zeros(4, np.float32), 16000, 6.0)
-    assert calls == [7] and kbps == 6.0 and out.shape == (4,)
+    assert calls == [(7, True)] and kbps == 6.0 and out.shape == (4,)
+    quality.RefinedCodec(Stub(), 0, vbr=False).roundtrip(np.zeros(4, np.float32), 16000, 6.0)
+    assert calls[-1] == (0, False)
     assert wrapped.sample_rate == 16000 and wrapped.config == "cfg"
 
 
@@ -177,10 +179,11 @@ def test_demo_codes_the_sample_with_and_without_refinement(tmp_path, capsys) -> 
     out = capsys.readouterr().out
     assert rc == 0, out
     for kbps in ("6", "12"):
-        for tag in ("", "_refine2"):
+        for tag in ("_cbr", "", "_refine2"):
             assert (tmp_path / f"arctic_a0007_{kbps}kbps{tag}.cplx").stat().st_size > 0
             assert (tmp_path / f"arctic_a0007_{kbps}kbps{tag}.wav").stat().st_size > 0
-    assert out.count("PESQ-WB") == 4 and "refine 2" in out and "outputs in" in out
+    assert out.count("PESQ-WB") == 6 and "refine 2" in out and "constant rate" in out
+    assert "outputs in" in out
 
 
 def test_refine_sweep_traces_every_shorter_run(tiny, monkeypatch, tmp_path, capsys) -> None:
