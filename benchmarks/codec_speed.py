@@ -6,10 +6,13 @@ Usage::
     python benchmarks/codec_speed.py --repeats 9 --config speech16k-causal
     python benchmarks/codec_speed.py --beams 1        # greedy residual-VQ search only
     python benchmarks/codec_speed.py --refine 40      # also: analysis-by-synthesis refinement
+    python benchmarks/codec_speed.py --vbr            # also: variable stage allocation (files' default)
 
 Our encoder is timed at each ``--beams`` width (default: the library's ``ENCODE_BEAM``, then
 greedy); the targets are checked on the first. ``--refine N`` adds our encoder with ``N`` iterations
-of analysis-by-synthesis code refinement (:mod:`cplxcodec.models.refine`) after the first beam.
+of analysis-by-synthesis code refinement (:mod:`cplxcodec.models.refine`) after the first beam;
+``--vbr`` our encoder with variable stage allocation (what ``compress`` does by default: a
+full-depth search for the stage errors, the allocation, then the search at each frame's count).
 
 What is measured: batch 1, ``--seconds`` (10) of speech-like audio, ``torch`` limited to
 ``--threads`` (2) intra-op threads, inference mode. Each codec is warmed up once, then the runs of
@@ -67,21 +70,27 @@ def _wave(seconds: float, sample_rate: int) -> torch.Tensor:
 
 
 def build_ours(
-    config: str, kbps: float, seconds: float, beam: int = ENCODE_BEAM, refine: int = 0
+    config: str,
+    kbps: float,
+    seconds: float,
+    beam: int = ENCODE_BEAM,
+    refine: int = 0,
+    vbr: bool = False,
 ) -> Contender:
-    """The cplxcodec model ``config`` at ``kbps``, encoding with residual-VQ search ``beam`` and
-    ``refine`` refinement iterations."""
+    """The cplxcodec model ``config`` at ``kbps``, encoding with residual-VQ search ``beam``,
+    ``refine`` refinement iterations and, with ``vbr``, variable stage allocation."""
     model = ComplexCodec(get_config(config)).eval()
     wav = _wave(seconds, model.sample_rate)
     codes = model.encode(wav, kbps, beam=beam)
     length = wav.shape[-1]
     return Contender(
         name=f"cplxcodec {config} @ {kbps:g} kbps, beam {beam}"
-        + (f", refine {refine}" if refine else ""),
+        + (f", refine {refine}" if refine else "")
+        + (", vbr" if vbr else ""),
         sample_rate=model.sample_rate,
         seconds=seconds,
         n_params=model.num_parameters(),
-        encode=lambda: model.encode(wav, kbps, beam=beam, refine=refine),
+        encode=lambda: model.encode(wav, kbps, beam=beam, refine=refine, vbr=vbr),
         decode=lambda: model.decode(codes, length),
     )
 
@@ -190,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="also time our encoder (first beam) with these refinement iteration counts",
     )
+    p.add_argument(
+        "--vbr",
+        action="store_true",
+        help="also time our encoder (first beam) with variable stage allocation",
+    )
     p.add_argument("--no-encodec", action="store_true")
     p.add_argument("--no-dac", action="store_true")
     args = p.parse_args(argv)
@@ -201,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     contenders += [
         build_ours(args.config, args.kbps, args.seconds, args.beams[0], r) for r in args.refine
     ]
+    if args.vbr:
+        contenders.append(build_ours(args.config, args.kbps, args.seconds, args.beams[0], vbr=True))
     n_ours = len(contenders)
     skipped = []
     for build, wanted in (

@@ -144,3 +144,14 @@ def test_vbr_beats_constant_rate_on_real_speech() -> None:
     assert scores[True]["pesq_wb"] >= scores[False]["pesq_wb"] + 0.05, scores
     assert scores[True]["stoi"] >= scores[False]["stoi"] - 0.005, scores
     assert sizes[True] <= 1.02 * sizes[False], sizes
+
+
+def test_speed_benchmark_times_the_vbr_encoder(capsys) -> None:
+    speed = _support.import_benchmark("codec_speed")
+    with one_torch_thread():
+        rc = speed.main(
+            "--seconds 0.5 --repeats 1 --beams 1 --vbr --no-encodec --no-dac --threads 1".split()
+        )
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "beam 1, vbr" in out and "beam 1 " in out
