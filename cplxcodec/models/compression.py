@@ -24,6 +24,7 @@ from cplxcodec.bitstream import (
     CplxHeader,
     HeaderError,
     RawCodeCoder,
+    chunk_count,
     decode_payload,
     encode_payload,
     pack,
@@ -31,6 +32,13 @@ from cplxcodec.bitstream import (
 )
 from cplxcodec.bitstream.vbr import VariableStageCoder, parse_vbr_name
 from cplxcodec.models.codec import ENCODE_BEAM
+from cplxcodec.models.vbr import stage_budget
+
+# Upper bounds of the framing a variable-allocation file adds to its codes and side information:
+# the payload length varint beyond one byte, and per chunk its u32 length, the code stream's ANS
+# state and word rounding (or raw padding), and the side stream's word rounding.
+_PAYLOAD_LENGTH_SLACK = 4
+_CHUNK_FRAMING = 24
 
 __all__ = [
     "ModelMismatchError",
@@ -80,6 +88,7 @@ def encode_long(
     beam: int = ENCODE_BEAM,
     refine: int = 0,
     vbr: bool = False,
+    stage_budget: float | None = None,
 ) -> torch.Tensor:
     """Mono ``(T,)`` waveform at the model rate → codes ``(K, N)``, in chunks (see module doc).
 
@@ -90,7 +99,9 @@ def encode_long(
     ``vbr``: variable stage allocation over the whole file (:func:`~cplxcodec.models.vbr.
     allocate_file`; blocks restart at every chunk, as the payload codes them); the codes then
     have ``-1`` after each frame's last stage. Costs one more encoder pass and a full-depth
-    search per chunk.
+    search per chunk. ``stage_budget``: the mean stages per frame the codes and their side
+    information may spend (default ``n_stages``; :func:`compress` passes the requested bitrate's
+    budget, :func:`~cplxcodec.models.vbr.stage_budget`).
     """
     from cplxcodec.bitstream.vbr import VBR_BLOCK
     from cplxcodec.models.refine import check_refine, refine_codes
@@ -122,8 +133,9 @@ def encode_long(
         for a, b, s0, s1 in pieces:
             e = model.stage_errors(x[..., s0:s1], beam)[0]
             errors.append(e[:, a - s0 // hop : b - s0 // hop])
+        budget = float(n_stages if stage_budget is None else stage_budget)
         counts = torch.from_numpy(
-            allocate_file(torch.cat(errors, dim=-1), n_stages, VBR_BLOCK, core, cfg.codebook_size)
+            allocate_file(torch.cat(errors, dim=-1), budget, VBR_BLOCK, core, cfg.codebook_size)
         )
 
     def run(piece: torch.Tensor, f0: int) -> torch.Tensor:
@@ -253,6 +265,34 @@ def compress(
     channels, num_samples = x.shape
     if sample_rate != cfg.sample_rate:
         x = resample(x, int(sample_rate), cfg.sample_rate)
+    chunk_frames = max(1, int(chunk_seconds * cfg.frame_rate))
+    checksum = model.checksum()[:16]
+
+    def header_for(n_stages: int, frame_count: int, entropy: str) -> CplxHeader:
+        return CplxHeader(
+            model_name=cfg.name,
+            model_checksum=checksum,
+            sample_rate=int(sample_rate),
+            channels=channels,
+            num_samples=num_samples,
+            kbps=float(kbps),
+            n_stages=n_stages,
+            codebook_size=cfg.codebook_size,
+            frame_count=frame_count,
+            chunk_frames=chunk_frames,
+            entropy=entropy,
+        )
+
+    budget = None
+    if vbr:  # the codes may spend what the requested rate leaves after the file's framing
+        frames = _frame_count(model, num_samples, int(sample_rate))
+        longest = max(getattr(_coder(model), "name", "none"), "none", key=len)
+        chunks = chunk_count(frames, chunk_frames)
+        header_bytes = len(pack(header_for(cfg.n_stages, frames, f"{longest}-vbr4"), b""))
+        framing = (header_bytes + _PAYLOAD_LENGTH_SLACK) / channels + chunks * _CHUNK_FRAMING
+        budget = stage_budget(
+            float(kbps), num_samples / sample_rate, frames, framing, cfg.codebook_size, k
+        )
     codes = np.stack(
         [
             encode_long(
@@ -264,6 +304,7 @@ def compress(
                 beam=beam,
                 refine=refine,
                 vbr=vbr,
+                stage_budget=budget,
             ).numpy()
             for ch in x
         ]
@@ -271,23 +312,8 @@ def compress(
     if vbr:  # drop the stages no frame sends
         depth = max(1, int((codes != -1).sum(axis=1).max()))
         codes = codes[:, :depth]
-    chunk_frames = max(1, int(chunk_seconds * cfg.frame_rate))
-    checksum = model.checksum()[:16]
-
     def file_with(coder) -> bytes:
-        header = CplxHeader(
-            model_name=cfg.name,
-            model_checksum=checksum,
-            sample_rate=int(sample_rate),
-            channels=channels,
-            num_samples=num_samples,
-            kbps=float(kbps),
-            n_stages=codes.shape[1],
-            codebook_size=cfg.codebook_size,
-            frame_count=codes.shape[-1],
-            chunk_frames=chunk_frames,
-            entropy=getattr(coder, "name", "none"),
-        )
+        header = header_for(codes.shape[1], codes.shape[-1], getattr(coder, "name", "none"))
         return pack(header, encode_payload(coder, codes, chunk_frames))
 
     coder = _coder(model)

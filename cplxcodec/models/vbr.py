@@ -18,7 +18,7 @@ from torch import Tensor
 from cplxcodec.bitstream.vbr import count_bits
 from cplxcodec.quantization.allocation import allocate_stages, block_bounds
 
-__all__ = ["SIDE_OVERHEAD_BITS", "allocate_file", "side_bits"]
+__all__ = ["SIDE_OVERHEAD_BITS", "allocate_file", "side_bits", "stage_budget"]
 
 _RATE_STEPS = 8
 _RATE_TOLERANCE = 0.01  # stages per frame left unspent at most, when reachable
@@ -40,15 +40,38 @@ def side_bits(counts: np.ndarray, block: int, chunk_frames: int = 0) -> float:
     return total
 
 
+def stage_budget(
+    kbps: float,
+    seconds: float,
+    n_frames: int,
+    framing_bytes: int,
+    codebook_size: int,
+    nominal_stages: int,
+) -> float:
+    """Mean stages per frame (side information included) that keep one channel's share of a
+    file at ``kbps``: ``(kbps · seconds − 8 · framing_bytes) / (n_frames · log2 V)``.
+
+    Never less than ``nominal_stages``: on a file so short that the framing eats the headroom
+    between the nominal stage rate and ``kbps``, the codes keep the constant-rate budget (the file
+    then exceeds ``kbps`` by its framing, as a constant-rate file does).
+    """
+    if n_frames <= 0 or seconds <= 0:
+        return float(nominal_stages)
+    bits = kbps * 1000.0 * seconds - 8.0 * framing_bytes
+    return max(float(nominal_stages), bits / (n_frames * math.log2(codebook_size)))
+
+
 def allocate_file(
     errors: Tensor | np.ndarray,
-    n_stages: int,
+    n_stages: float,
     block: int,
     chunk_frames: int,
     codebook_size: int,
     min_stages: int = 1,
 ) -> np.ndarray:
-    """Per-frame stage counts ``(N,)`` for a file at the nominal rate of ``n_stages`` stages.
+    """Per-frame stage counts ``(N,)`` for a file whose codes may spend ``n_stages`` stages per
+    frame on average (the nominal count of its bitrate, or a budget in stages from a bitrate,
+    :func:`stage_budget`).
 
     ``errors`` ``(K + 1, N)`` as :meth:`~cplxcodec.models.ComplexCodec.stage_errors` gives
     them for one item; ``block`` frames per count, blocks restarting at every ``chunk_frames``

@@ -23,7 +23,7 @@ from cplxcodec.cli import demo_sample_path, file_info
 from cplxcodec.models import ComplexCodec, load_model, pretrained_path
 from cplxcodec.models.compression import encode_long
 from cplxcodec.models.refine import RefinementLoss, refine_codes
-from cplxcodec.models.vbr import allocate_file, side_bits
+from cplxcodec.models.vbr import allocate_file, side_bits, stage_budget
 from cplxcodec.quantization import stage_counts
 from cplxcodec.signals import speech_like
 
@@ -155,3 +155,27 @@ def test_speed_benchmark_times_the_vbr_encoder(capsys) -> None:
     out = capsys.readouterr().out
     assert rc == 0
     assert "beam 1, vbr" in out and "beam 1 " in out
+
+
+def test_files_spend_the_requested_rate_not_just_the_nominal_stages(tiny) -> None:
+    """A request above the nominal stage rate (within the 3 % a bitrate may differ) is headroom
+    the allocation spends, framing included: the file lands at or under the request."""
+    k = 4
+    nominal = tiny.config.kbps(k)
+    requested = round(nominal * 1.029, 4)  # 70 bit/s of headroom: more than the framing on 16 s
+    x = _wave(16.0, seed=8, silence=0.5).numpy()
+    with one_torch_thread():
+        vbr = tiny.compress(x, 16000, requested, vbr=True, progress=False)
+        cbr = tiny.compress(x, 16000, requested, vbr=False, progress=False)
+    actual = len(vbr) * 8 / 16.0 / 1000
+    assert actual <= requested
+    assert len(vbr) > len(cbr)  # the headroom is used (the constant-rate file leaves it)
+    assert unpack(vbr)[0].kbps == requested
+
+
+def test_stage_budget() -> None:
+    # 10 s at 6 kbps, 976 frames of 10-bit stages, 100 bytes of framing: 6.07 stages
+    assert stage_budget(6.0, 10.0, 976, 100, 1024, 6) == pytest.approx((60000 - 800) / 9760)
+    # framing larger than the headroom: the nominal count stands
+    assert stage_budget(6.0, 1.0, 98, 100, 1024, 6) == 6.0
+    assert stage_budget(6.0, 0.0, 0, 100, 1024, 6) == 6.0
