@@ -4,6 +4,8 @@
 - :mod:`~cplxcodec.bitstream.entropy`: ``CodeEntropyModel`` (integer tables + ANS).
 - :mod:`~cplxcodec.bitstream.raw`: ``RawCodeCoder`` (fixed-width fallback, entropy "none").
 - :mod:`~cplxcodec.bitstream.payload`: channels and chunks of codes in one payload.
+- :mod:`~cplxcodec.bitstream.vbr`: ``VariableStageCoder`` (variable stage allocation: per-block
+  stage counts as side information, entropy names ``"<inner>-vbr4"``).
 - :mod:`~cplxcodec.bitstream.errors`: ``BitstreamError`` and its subclasses.
 """
 
@@ -36,6 +38,7 @@ from cplxcodec.bitstream.payload import (
 )
 from cplxcodec.bitstream.raw import RawCodeCoder
 from cplxcodec.bitstream.tables import quantize_counts, validate_table
+from cplxcodec.bitstream.vbr import VBR_BLOCK, VariableStageCoder, parse_vbr_name
 
 __all__ = [
     "FORMAT_VERSION",
@@ -54,12 +57,15 @@ __all__ = [
     "TrailingDataError",
     "TruncatedError",
     "UnsupportedVersionError",
+    "VBR_BLOCK",
+    "VariableStageCoder",
     "chunk_bounds",
     "chunk_count",
     "constriction_categorical",
     "decode_payload",
     "encode_payload",
     "pack",
+    "parse_vbr_name",
     "quantize_counts",
     "unpack",
     "validate_table",

@@ -20,7 +20,7 @@ from cplxcodec.quantization.allocation import allocate_stages, block_bounds
 
 __all__ = ["SIDE_OVERHEAD_BITS", "allocate_file", "side_bits", "stage_budget"]
 
-_RATE_STEPS = 8
+_RATE_STEPS = 40
 _RATE_TOLERANCE = 0.01  # stages per frame left unspent at most, when reachable
 
 #: Fixed cost of the counts stream per payload chunk: its u32 length and the two ANS state words.
@@ -87,18 +87,30 @@ def allocate_file(
     def total(counts: np.ndarray) -> float:  # mean stages per frame, side information included
         return float(counts.mean()) + side_bits(counts, block, chunk_frames) / (n * bits_per_stage)
 
-    # The side information depends on the counts: a few secant-like steps on the target mean,
+    # The side information depends on the counts, and the counts move in steps: search the
+    # target mean (a secant guess, then bisection between a fitting and an overspending target),
     # keeping the fullest allocation that fits (the budget is never exceeded).
-    best, best_total, target = None, -1.0, float(n_stages)
-    for _ in range(_RATE_STEPS):
+    best, best_total = None, -1.0
+    lo, hi = float(min_stages), float(n_stages)
+    target = hi
+    for step in range(_RATE_STEPS):
         counts = allocate_stages(errors, target, blocks, min_stages)
         spent = total(counts)
         if spent <= n_stages:
             if spent > best_total:
                 best, best_total = counts, spent
-            if n_stages - spent < _RATE_TOLERANCE or target >= n_stages + 1:
+            if n_stages - spent < _RATE_TOLERANCE or target >= hi:
                 break
-        target += n_stages - spent
+            lo = target
+        else:
+            hi = target
+        if step == 0:  # secant guess with a margin: usually fits at once
+            guess = target - (spent - n_stages) - _RATE_TOLERANCE / 2
+            target = guess if lo < guess < hi else 0.5 * (lo + hi)
+        else:
+            target = 0.5 * (lo + hi)
+        if hi - lo < 1e-6:
+            break
     if best is None:  # even the side information of the leanest allocation does not fit
         best = np.full(n, min_stages, dtype=np.int64)
     return best
