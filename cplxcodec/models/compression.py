@@ -312,6 +312,10 @@ def compress(
     if vbr:  # drop the stages no frame sends
         depth = max(1, int((codes != -1).sum(axis=1).max()))
         codes = codes[:, :depth]
+        # every frame sends every stage (e.g. at the top rate): a constant-rate file, no side
+        # information, decodes to the same codes
+        vbr = bool((codes == -1).any())
+
     def file_with(coder) -> bytes:
         header = header_for(codes.shape[1], codes.shape[-1], getattr(coder, "name", "none"))
         return pack(header, encode_payload(coder, codes, chunk_frames))

@@ -195,3 +195,19 @@ def test_allocate_file_fills_the_budget_without_collapsing() -> None:
             counts = allocate_file(errors, float(budget), VBR_BLOCK, 2926, 1024)
             spent = counts.mean() + side_bits(counts, VBR_BLOCK, 2926) / (n * 10)
             assert budget - 0.02 <= spent <= budget, (seed, budget, spent)
+
+
+def test_a_file_whose_frames_all_send_every_stage_is_written_constant_rate(tiny) -> None:
+    """At the top rate every frame sends the same stages (all of them, or fewer where this tiny
+    model's last stages only add error): the side information would buy nothing."""
+    x = _wave(1.0, seed=9).numpy()
+    top = tiny.config.supported_kbps[-1]
+    with one_torch_thread():
+        data = tiny.compress(x, 16000, top, progress=False)
+        cbr = tiny.compress(x, 16000, top, progress=False, vbr=False)
+        y, _ = tiny.decompress(data)
+    header = unpack(data)[0]
+    assert not header.entropy.endswith("-vbr4")
+    assert len(data) <= len(cbr) and y.shape == (1, x.shape[0])
+    if header.n_stages == tiny.n_stages:
+        assert data == cbr
