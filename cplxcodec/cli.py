@@ -205,10 +205,10 @@ def file_info(data: bytes) -> dict:
 
     Returns a JSON-serialisable dict: the header fields, ``format_version``, ``bytes``,
     ``seconds`` (original length), ``actual_kbps`` (file size × 8 / duration; ``None`` for an
-    empty file), ``code_kbps`` (the fixed-width code rate before entropy coding; ``None`` for
-    variable stage allocation, whose frames send different stage counts), ``variable_stages``
-    (the file uses variable stage allocation; ``n_stages`` is then the most any frame sends),
-    ``chunks`` and ``framing_bytes`` (file size minus payload).
+    empty file), ``code_kbps`` (the fixed-width code rate before entropy coding, for the stages
+    the frames send), ``variable_stages`` (the file uses variable stage allocation; ``n_stages``
+    is then the most any frame sends), ``mean_stages`` (stages per frame, from the side
+    information where variable), ``chunks`` and ``framing_bytes`` (file size minus payload).
 
     Raises:
         BitstreamError: the bytes are not a valid ``.cplx`` file (the message says why).
@@ -216,25 +216,34 @@ def file_info(data: bytes) -> dict:
     import math
     from dataclasses import asdict
 
-    from cplxcodec.bitstream import chunk_count, unpack
-    from cplxcodec.bitstream.vbr import parse_vbr_name
+    from cplxcodec.bitstream import chunk_count, payload_chunks, unpack
+    from cplxcodec.bitstream.vbr import frame_counts, parse_vbr_name, read_block_counts
 
     header, payload = unpack(data)
-    variable = parse_vbr_name(header.entropy) is not None
+    vbr = parse_vbr_name(header.entropy)
+    variable = vbr is not None
+    mean_stages = float(header.n_stages)
+    if variable and header.frame_count:
+        total = 0
+        for _, start, stop, chunk in payload_chunks(
+            payload, header.channels, header.frame_count, header.chunk_frames
+        ):
+            per_block, _ = read_block_counts(chunk, header.n_stages, stop - start, vbr[1])
+            total += int(frame_counts(per_block, stop - start, vbr[1]).sum())
+        mean_stages = total / (header.frame_count * header.channels)
     seconds = header.num_samples / header.sample_rate
     info = asdict(header)
     frames_per_second = header.frame_count / seconds if seconds > 0 else None
-    bits_per_frame = header.n_stages * math.ceil(math.log2(header.codebook_size))
+    bits_per_frame = mean_stages * math.ceil(math.log2(header.codebook_size))
     info.update(
         bytes=len(data),
         seconds=seconds,
         actual_kbps=len(data) * 8 / seconds / 1000 if seconds > 0 else None,
         code_kbps=(
-            bits_per_frame * frames_per_second / 1000
-            if frames_per_second is not None and not variable
-            else None
+            bits_per_frame * frames_per_second / 1000 if frames_per_second is not None else None
         ),
         variable_stages=variable,
+        mean_stages=mean_stages,
         chunks=header.channels * chunk_count(header.frame_count, header.chunk_frames),
         framing_bytes=len(data) - len(payload),
     )
@@ -253,14 +262,14 @@ def _format_info(path: Path, info: dict) -> str:
         f"  audio      {info['channels']} ch, {info['sample_rate']} Hz, "
         f"{info['num_samples']} samples ({info['seconds']:.3f} s)",
         f"  bitrate    nominal {info['kbps']:g} kbps, actual {kbps(info['actual_kbps'])}, "
-        + (
-            "codes variable (stage allocation)"
+        f"codes {kbps(info['code_kbps'])}",
+        (
+            f"  codes      variable stage allocation: {info['mean_stages']:.2f} stages per frame "
+            f"on average, up to {info['n_stages']}, x {info['codebook_size']} entries, "
             if info["variable_stages"]
-            else f"codes {kbps(info['code_kbps'])}"
-        ),
-        f"  codes      {'up to ' if info['variable_stages'] else ''}{info['n_stages']} stages x "
-        f"{info['codebook_size']} entries, "
-        f"{info['frame_count']} frames, {info['chunks']} chunk(s), coding: {coding}",
+            else f"  codes      {info['n_stages']} stages x {info['codebook_size']} entries, "
+        )
+        + f"{info['frame_count']} frames, {info['chunks']} chunk(s), coding: {coding}",
     ]
     if info["extra"]:
         lines.append(f"  extra      {info['extra']}")

@@ -20,8 +20,16 @@ import torch
 from _support import one_torch_thread, tiny_config
 
 from cplxcodec.audio import load_audio, save_audio
-from cplxcodec.bitstream import CodeEntropyModel, CplxHeader, pack, unpack
-from cplxcodec.cli import entry_point, main
+from cplxcodec.bitstream import (
+    CodeEntropyModel,
+    CplxHeader,
+    RawCodeCoder,
+    VariableStageCoder,
+    decode_payload,
+    pack,
+    unpack,
+)
+from cplxcodec.cli import entry_point, file_info, main
 from cplxcodec.models import (
     ComplexCodec,
     load_model,
@@ -279,7 +287,19 @@ def test_files_use_variable_allocation_unless_cbr(tmp_path, model_file, capsys):
     capsys.readouterr()
     assert main(["info", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "codes variable (stage allocation)" in text and "-vbr4" in text
+    assert "variable stage allocation:" in text and "-vbr4" in text
+    info = file_info(out.read_bytes())
+    # the side information's counts, read without a model, are those the codes decode with
+    header, payload = unpack(out.read_bytes())
+    inner = RawCodeCoder(1024) if header.entropy.startswith("none") else model.entropy_model
+    codes = decode_payload(
+        VariableStageCoder(inner), payload, 1, header.n_stages, header.frame_count,
+        header.chunk_frames,
+    )  # fmt: skip
+    assert info["mean_stages"] == pytest.approx(float((codes != -1).sum(1).mean()))
+    assert info["code_kbps"] == pytest.approx(
+        info["mean_stages"] * 10 * info["frame_count"] / info["seconds"] / 1000
+    )
 
 
 # --------------------------------------------------------------------------------- overwriting

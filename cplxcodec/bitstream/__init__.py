@@ -35,6 +35,7 @@ from cplxcodec.bitstream.payload import (
     chunk_count,
     decode_payload,
     encode_payload,
+    payload_chunks,
 )
 from cplxcodec.bitstream.raw import RawCodeCoder
 from cplxcodec.bitstream.tables import quantize_counts, validate_table
@@ -66,6 +67,7 @@ __all__ = [
     "encode_payload",
     "pack",
     "parse_vbr_name",
+    "payload_chunks",
     "quantize_counts",
     "unpack",
     "validate_table",

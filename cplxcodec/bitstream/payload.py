@@ -14,13 +14,21 @@ raises :class:`PayloadError` instead of allocating or looping on made-up sizes.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from typing import Protocol
 
 import numpy as np
 
 from cplxcodec.bitstream.errors import PayloadError
 
-__all__ = ["CodeCoder", "chunk_bounds", "chunk_count", "decode_payload", "encode_payload"]
+__all__ = [
+    "CodeCoder",
+    "chunk_bounds",
+    "chunk_count",
+    "decode_payload",
+    "encode_payload",
+    "payload_chunks",
+]
 
 _LEN = struct.Struct(">I")
 
@@ -69,6 +77,39 @@ def encode_payload(coder: CodeCoder, codes: np.ndarray, chunk_frames: int = 0) -
     return b"".join(parts)
 
 
+def payload_chunks(
+    data: bytes, n_channels: int, n_frames: int, chunk_frames: int = 0
+) -> Iterator[tuple[int, int, int, bytes]]:
+    """``(channel, start, stop, chunk bytes)`` of every chunk of a payload, in order, with the
+    lengths checked against the bytes present (what :func:`decode_payload` walks).
+
+    Raises:
+        PayloadError: the payload is too short or too long for the stated sizes.
+    """
+    per_channel = chunk_count(n_frames, chunk_frames)
+    if n_channels < 1 or n_channels * per_channel * _LEN.size > len(data):
+        raise PayloadError(
+            f"a payload of {len(data)} bytes cannot hold {n_channels} channel(s) x "
+            f"{per_channel} chunk(s) (each needs at least a {_LEN.size}-byte length)"
+        )
+    bounds = chunk_bounds(n_frames, chunk_frames)
+    pos = 0
+    for channel in range(n_channels):
+        for start, stop in bounds:
+            if pos + _LEN.size > len(data):
+                raise PayloadError("payload is truncated: a chunk length field is missing")
+            (size,) = _LEN.unpack_from(data, pos)
+            pos += _LEN.size
+            if size > len(data) - pos:
+                raise PayloadError(
+                    f"chunk length field says {size} bytes, only {len(data) - pos} left"
+                )
+            yield channel, start, stop, data[pos : pos + size]
+            pos += size
+    if pos != len(data):
+        raise PayloadError(f"{len(data) - pos} unexpected byte(s) after the last chunk")
+
+
 def decode_payload(
     coder: CodeCoder,
     data: bytes,
@@ -83,29 +124,7 @@ def decode_payload(
         PayloadError: the payload is too short or too long for the stated sizes, or a chunk
             does not decode.
     """
-    per_channel = chunk_count(n_frames, chunk_frames)
-    if n_channels < 1 or n_channels * per_channel * _LEN.size > len(data):
-        raise PayloadError(
-            f"a payload of {len(data)} bytes cannot hold {n_channels} channel(s) x "
-            f"{per_channel} chunk(s) (each needs at least a {_LEN.size}-byte length)"
-        )
-    bounds = chunk_bounds(n_frames, chunk_frames)
-    channels = []
-    pos = 0
-    for _ in range(n_channels):
-        pieces = []
-        for start, stop in bounds:
-            if pos + _LEN.size > len(data):
-                raise PayloadError("payload is truncated: a chunk length field is missing")
-            (size,) = _LEN.unpack_from(data, pos)
-            pos += _LEN.size
-            if size > len(data) - pos:
-                raise PayloadError(
-                    f"chunk length field says {size} bytes, only {len(data) - pos} left"
-                )
-            pieces.append(coder.decode(data[pos : pos + size], n_stages, stop - start))
-            pos += size
-        channels.append(np.concatenate(pieces, axis=1))
-    if pos != len(data):
-        raise PayloadError(f"{len(data) - pos} unexpected byte(s) after the last chunk")
-    return np.stack(channels)
+    channels: list[list[np.ndarray]] = [[] for _ in range(max(n_channels, 0))]
+    for channel, start, stop, chunk in payload_chunks(data, n_channels, n_frames, chunk_frames):
+        channels[channel].append(coder.decode(chunk, n_stages, stop - start))
+    return np.stack([np.concatenate(pieces, axis=1) for pieces in channels])

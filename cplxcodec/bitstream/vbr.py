@@ -40,7 +40,9 @@ __all__ = [
     "VariableStageCoder",
     "count_bits",
     "count_delta_table",
+    "frame_counts",
     "parse_vbr_name",
+    "read_block_counts",
 ]
 
 #: Frames per block of one stage count (41 ms at the bundled model's 97.6 frames/s).
@@ -97,6 +99,51 @@ def count_bits(block_counts: np.ndarray) -> float:
 
 def _block_starts(n_frames: int, block: int) -> np.ndarray:
     return np.arange(0, n_frames, block)
+
+
+def read_block_counts(
+    data: bytes, n_stages: int, n_frames: int, block: int = VBR_BLOCK
+) -> tuple[np.ndarray, bytes]:
+    """The block counts of one chunk's bytes (module docstring) and the code bytes after them.
+
+    Needs no model: ``cplxcodec info`` uses it for a file's mean stage count.
+
+    Raises:
+        PayloadError: the side information is malformed or does not fit ``n_stages`` /
+            ``n_frames``.
+    """
+    if not 1 <= n_stages <= MAX_DELTA + 1:
+        raise PayloadError(f"VBR data asks for {n_stages} stages (1 to {MAX_DELTA + 1})")
+    if len(data) < _LEN.size:
+        raise PayloadError("VBR chunk is truncated: the side information length is missing")
+    (size,) = _LEN.unpack_from(data, 0)
+    if size > len(data) - _LEN.size or size % 4 or size < 8:
+        raise PayloadError(f"VBR side information length {size} does not fit the chunk")
+    side = np.frombuffer(data[_LEN.size : _LEN.size + size], dtype=">u4").astype(np.uint32)
+    body = data[_LEN.size + size :]
+    n_blocks = len(_block_starts(n_frames, block))
+    # every block costs at least -log2(max p) > 1 bit: a bound on what the words can hold
+    if n_blocks > 32 * len(side) + 1:
+        raise PayloadError("VBR side information is too short for the frame count")
+    try:
+        coder = constriction.stream.stack.AnsCoder(side)
+        symbols = coder.decode(_count_model(), n_blocks) if n_blocks else np.zeros(0, int)
+        rest = coder.get_compressed()
+    except (ValueError, KeyError, RuntimeError, OverflowError) as err:
+        raise PayloadError(f"VBR side information is malformed: {err}") from None
+    if not np.array_equal(rest, _INITIAL_STATE):
+        raise PayloadError("VBR side information does not end where the last count does")
+    per_block = np.cumsum(np.asarray(symbols, dtype=np.int64) - MAX_DELTA) + FIRST_PREVIOUS
+    if per_block.size and (per_block.min() < 1 or per_block.max() > n_stages):
+        raise PayloadError(
+            f"VBR stage counts out of range [1, {n_stages}] (corrupted side information)"
+        )
+    return per_block, body
+
+
+def frame_counts(per_block: np.ndarray, n_frames: int, block: int = VBR_BLOCK) -> np.ndarray:
+    """Per-frame stage counts ``(n_frames,)`` from one chunk's block counts."""
+    return np.repeat(np.asarray(per_block, dtype=np.int64), block)[:n_frames]
 
 
 def parse_vbr_name(name: str) -> tuple[str, int] | None:
@@ -168,33 +215,7 @@ class VariableStageCoder:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         n_stages, n_frames = int(n_stages), int(n_frames)
-        if not 1 <= n_stages <= MAX_DELTA + 1:
-            raise PayloadError(f"VBR data asks for {n_stages} stages (1 to {MAX_DELTA + 1})")
-        if len(data) < _LEN.size:
-            raise PayloadError("VBR chunk is truncated: the side information length is missing")
-        (size,) = _LEN.unpack_from(data, 0)
-        if size > len(data) - _LEN.size or size % 4 or size < 8:
-            raise PayloadError(f"VBR side information length {size} does not fit the chunk")
-        side = np.frombuffer(data[_LEN.size : _LEN.size + size], dtype=">u4").astype(np.uint32)
-        body = data[_LEN.size + size :]
-        n_blocks = len(_block_starts(n_frames, self.block))
-        # every block costs at least -log2(max p) bits: a bound on what the words can hold
-        if n_blocks > 32 * len(side) + 1:
-            raise PayloadError("VBR side information is too short for the frame count")
-        try:
-            coder = constriction.stream.stack.AnsCoder(side)
-            symbols = coder.decode(_count_model(), n_blocks) if n_blocks else np.zeros(0, int)
-            rest = coder.get_compressed()
-        except (ValueError, KeyError, RuntimeError, OverflowError) as err:
-            raise PayloadError(f"VBR side information is malformed: {err}") from None
-        if not np.array_equal(rest, _INITIAL_STATE):
-            raise PayloadError("VBR side information does not end where the last count does")
-        per_block = np.cumsum(np.asarray(symbols, dtype=np.int64) - MAX_DELTA) + FIRST_PREVIOUS
-        if per_block.size and (per_block.min() < 1 or per_block.max() > n_stages):
-            raise PayloadError(
-                f"VBR stage counts out of range [1, {n_stages}] (corrupted side information)"
-            )
+        per_block, body = read_block_counts(data, n_stages, n_frames, self.block)
         if n_frames == 0:
             return self.inner.decode(body, n_stages, 0)
-        counts = np.repeat(per_block, self.block)[:n_frames]
-        return self.inner.decode_ragged(body, n_stages, counts)
+        return self.inner.decode_ragged(body, n_stages, frame_counts(per_block, n_frames, self.block))
