@@ -24,7 +24,7 @@ from cplxcodec.bitstream import (
     CplxHeader,
     HeaderError,
     RawCodeCoder,
-    chunk_count,
+    chunk_bounds,
     decode_payload,
     encode_payload,
     pack,
@@ -287,11 +287,14 @@ def compress(
     if vbr:  # the codes may spend what the requested rate leaves after the file's framing
         frames = _frame_count(model, num_samples, int(sample_rate))
         longest = max(getattr(_coder(model), "name", "none"), "none", key=len)
-        chunks = chunk_count(frames, chunk_frames)
+        bounds = chunk_bounds(frames, chunk_frames)
         header_bytes = len(pack(header_for(cfg.n_stages, frames, f"{longest}-vbr4"), b""))
-        framing = (header_bytes + _PAYLOAD_LENGTH_SLACK) / channels + chunks * _CHUNK_FRAMING
+        framing = (header_bytes + _PAYLOAD_LENGTH_SLACK) / channels + len(bounds) * _CHUNK_FRAMING
+        raw = RawCodeCoder(cfg.codebook_size)
+        cbr_payload = channels * sum(4 + raw.payload_size(k, b - a) for a, b in bounds)
+        cbr_bytes = len(pack(header_for(k, frames, "none"), bytes(cbr_payload))) / channels
         budget = stage_budget(
-            float(kbps), num_samples / sample_rate, frames, framing, cfg.codebook_size, k
+            float(kbps), num_samples / sample_rate, frames, framing, cfg.codebook_size, cbr_bytes
         )
     codes = np.stack(
         [

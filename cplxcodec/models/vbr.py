@@ -44,21 +44,24 @@ def stage_budget(
     kbps: float,
     seconds: float,
     n_frames: int,
-    framing_bytes: int,
+    vbr_framing_bytes: float,
     codebook_size: int,
-    nominal_stages: int,
+    constant_rate_bytes: float,
 ) -> float:
-    """Mean stages per frame (side information included) that keep one channel's share of a
-    file at ``kbps``: ``(kbps · seconds − 8 · framing_bytes) / (n_frames · log2 V)``.
+    """Mean stages per frame (side information included) for one channel of a file at ``kbps``.
 
-    Never less than ``nominal_stages``: on a file so short that the framing eats the headroom
-    between the nominal stage rate and ``kbps``, the codes keep the constant-rate budget (the file
-    then exceeds ``kbps`` by its framing, as a constant-rate file does).
+    The file may be as large as the larger of ``kbps · seconds`` and ``constant_rate_bytes``
+    (the same file at constant rate with raw codes: on a file too short to carry its framing in
+    the headroom between the nominal stage rate and ``kbps``, variable allocation keeps the
+    constant-rate size, which then exceeds ``kbps`` by its framing as a constant-rate file
+    does). Its own framing, ``vbr_framing_bytes`` (this channel's share), comes off first:
+    ``(max(kbps · seconds, 8 · constant_rate_bytes) − 8 · vbr_framing_bytes) / (n_frames ·
+    log2 V)``.
     """
-    if n_frames <= 0 or seconds <= 0:
-        return float(nominal_stages)
-    bits = kbps * 1000.0 * seconds - 8.0 * framing_bytes
-    return max(float(nominal_stages), bits / (n_frames * math.log2(codebook_size)))
+    if n_frames <= 0:
+        return 1.0
+    bits = max(kbps * 1000.0 * seconds, 8.0 * constant_rate_bytes) - 8.0 * vbr_framing_bytes
+    return bits / (n_frames * math.log2(codebook_size))
 
 
 def allocate_file(

@@ -175,10 +175,11 @@ def test_files_spend_the_requested_rate_not_just_the_nominal_stages(tiny) -> Non
 
 def test_stage_budget() -> None:
     # 10 s at 6 kbps, 976 frames of 10-bit stages, 100 bytes of framing: 6.07 stages
-    assert stage_budget(6.0, 10.0, 976, 100, 1024, 6) == pytest.approx((60000 - 800) / 9760)
-    # framing larger than the headroom: the nominal count stands
-    assert stage_budget(6.0, 1.0, 98, 100, 1024, 6) == 6.0
-    assert stage_budget(6.0, 0.0, 0, 100, 1024, 6) == 6.0
+    assert stage_budget(6.0, 10.0, 976, 100, 1024, 7400) == pytest.approx((60000 - 800) / 9760)
+    # a short file: the constant-rate file (800 bytes) is larger than 6 kbps allows; its size
+    # is the budget then
+    assert stage_budget(6.0, 1.0, 98, 100, 1024, 800) == pytest.approx((6400 - 800) / 980)
+    assert stage_budget(6.0, 0.0, 0, 100, 1024, 100) == 1.0
 
 
 def test_allocate_file_fills_the_budget_without_collapsing() -> None:
