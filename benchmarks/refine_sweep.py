@@ -11,7 +11,8 @@ Decoding is one pass over the whole segment (not the chunked file path: on ≤ 3
 are the same codes).
 
 Run: ``python benchmarks/refine_sweep.py --model speech16k --data data/speech/dev.csv --every 8
---iterations 0 10 20 40 80`` (``--lr`` for the step size; ``--out-md FILE``).
+--iterations 0 10 20 40 80`` (``--lr`` for the step size; ``--vbr`` for variable stage
+allocation, at the nominal stage count since there is no file here; ``--out-md FILE``).
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ def sweep(
     iterations: Sequence[int],
     lr: float | None = None,
     progress: bool = True,
+    vbr: bool = False,
 ) -> tuple[dict[tuple[float, int], dict[str, float]], float]:
     """Mean metrics per ``(kbps, iterations)`` and the mean wall seconds per iteration per
-    second of audio."""
+    second of audio; ``vbr``: codes with variable stage allocation at the nominal stage count
+    (what refinement then keeps), instead of constant-rate codes."""
     from tqdm.auto import tqdm
 
     from cplxcodec.models.refine import REFINE_LR, refine_codes
@@ -57,7 +60,7 @@ def sweep(
     for x in tqdm(segments, desc="segments", unit="seg", disable=not progress):
         wav = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, None]
         for k in kbps:
-            codes = model.encode(wav, k)
+            codes = model.encode(wav, k, vbr=True) if vbr else model.encode(wav, k)
             kept = {0: codes}
 
             def keep(_item: int, done: int, _loss: float, best: torch.Tensor, kept=kept) -> None:
@@ -104,6 +107,11 @@ def main(argv: Sequence[str] | None = None, *, model: Any = None) -> int:
     p.add_argument("--kbps", type=float, nargs="+", default=[6.0, 12.0])
     p.add_argument("--iterations", type=int, nargs="+", default=[0, 10, 20, 40, 80])
     p.add_argument("--lr", type=float, default=None, help="step size (default: REFINE_LR)")
+    p.add_argument(
+        "--vbr",
+        action="store_true",
+        help="variable stage allocation (at the nominal stage count, one pass, no file framing)",
+    )
     p.add_argument("--limit", type=int, default=None, help="first N segments only")
     p.add_argument("--every", type=int, default=1, help="every M-th segment")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
@@ -127,7 +135,7 @@ def main(argv: Sequence[str] | None = None, *, model: Any = None) -> int:
     seconds = sum(s.seconds for s in plans)
     print(f"{len(plans)} segments, {seconds / 60:.1f} min of audio", file=sys.stderr)
     result, per_it = sweep(
-        model, list(segs.values()), a.kbps, a.iterations, a.lr, not a.no_progress
+        model, list(segs.values()), a.kbps, a.iterations, a.lr, not a.no_progress, a.vbr
     )
     table = sweep_table(result)
     print(table)

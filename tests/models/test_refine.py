@@ -218,3 +218,9 @@ def test_refine_sweep_traces_every_shorter_run(tiny, monkeypatch, tmp_path, caps
         )
     out = capsys.readouterr().out
     assert rc == 0 and "| 6 | 0 |" in out and "| 6 | 2 |" in out and "per iteration" in out
+    with one_torch_thread():
+        rc = sweep.main(
+            ["--data", str(csv), "--kbps", "6", "--iterations", "0", "2", "--no-progress", "--vbr"],
+            model=tiny,
+        )
+    assert rc == 0 and "| 6 | 2 |" in capsys.readouterr().out
