@@ -248,10 +248,12 @@ def compress(
     rate and length so :func:`decompress` returns audio shaped like the input. ``beam`` is the
     residual-VQ search width (``1`` = greedy, fastest; files decode the same way for any beam);
     ``refine`` the analysis-by-synthesis iterations (``0`` = off; see
-    :mod:`cplxcodec.models.refine`). Neither changes the format or the decoder. ``vbr``:
-    variable stage allocation (:func:`encode_long`): the same mean rate, stages moved from
-    quiet frames to busy ones; the file's entropy name gains ``-vbr4`` and its header's
-    ``n_stages`` is the most stages any frame sends (``kbps`` stays the nominal rate).
+    :mod:`cplxcodec.models.refine`). Neither changes the format or the decoder. ``vbr`` (the
+    default): variable stage allocation (:func:`encode_long`), stages moved from quiet frames to
+    busy ones within the file's budget, ``kbps`` × duration less its framing (at least the size
+    of the constant-rate file, :func:`~cplxcodec.models.vbr.stage_budget`); the file's entropy
+    name gains ``-vbr4`` and its header's ``n_stages`` is the most stages any frame sends (the
+    header's ``kbps`` is the requested rate). ``vbr=False`` writes constant-rate files.
     """
     from cplxcodec.models.refine import check_refine
 
