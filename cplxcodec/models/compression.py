@@ -34,11 +34,17 @@ from cplxcodec.bitstream.vbr import VariableStageCoder, parse_vbr_name
 from cplxcodec.models.codec import ENCODE_BEAM
 from cplxcodec.models.vbr import stage_budget
 
-# Upper bounds of the framing a variable-allocation file adds to its codes and side information:
-# the payload length varint beyond one byte, and per chunk its u32 length, the code stream's ANS
-# state and word rounding (or raw padding), and the side stream's word rounding.
+# Upper bounds of the framing a variable-allocation file adds to its codes and side information
+# (whose length field and ANS state words the side information's cost already counts): the
+# payload length varint beyond one byte, and per chunk its u32 length, the side stream's word
+# rounding and the raw codes' padding byte. The budget is in raw code bits: entropy-coded codes
+# are written only when the whole file is smaller.
 _PAYLOAD_LENGTH_SLACK = 4
-_CHUNK_FRAMING = 24
+_CHUNK_FRAMING = 10
+# Variable allocation is used only if its budget is at least this close to the nominal stage
+# count: with very short files or chunks the side information and framing would eat more stages
+# than the allocation wins back, and the file is written constant-rate instead.
+_VBR_MIN_BUDGET_MARGIN = 0.5
 
 __all__ = [
     "ModelMismatchError",
@@ -141,7 +147,7 @@ def encode_long(
     def run(piece: torch.Tensor, f0: int) -> torch.Tensor:
         part = None
         if counts is not None:
-            frames = piece.shape[-1] // hop + 1
+            frames = max(piece.shape[-1], model.min_length()) // hop + 1
             part = counts[f0 : f0 + frames]
             if part.shape[0] < frames:  # the last piece may be padded to the minimum length
                 part = F.pad(part, (0, frames - part.shape[0]), value=int(part[-1]))
@@ -298,6 +304,8 @@ def compress(
         budget = stage_budget(
             float(kbps), num_samples / sample_rate, frames, framing, cfg.codebook_size, cbr_bytes
         )
+        if budget < k - _VBR_MIN_BUDGET_MARGIN:
+            vbr, budget = False, None
     codes = np.stack(
         [
             encode_long(

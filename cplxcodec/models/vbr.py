@@ -15,7 +15,7 @@ import math
 import numpy as np
 from torch import Tensor
 
-from cplxcodec.bitstream.vbr import count_bits
+from cplxcodec.bitstream.vbr import MAX_DELTA, count_bits
 from cplxcodec.quantization.allocation import allocate_stages, block_bounds
 
 __all__ = ["SIDE_OVERHEAD_BITS", "allocate_file", "side_bits", "stage_budget"]
@@ -86,6 +86,7 @@ def allocate_file(
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     bits_per_stage = math.log2(codebook_size)
+    top = min(int(errors.shape[0]) - 1, MAX_DELTA + 1)  # the most a block count can code
 
     def total(counts: np.ndarray) -> float:  # mean stages per frame, side information included
         return float(counts.mean()) + side_bits(counts, block, chunk_frames) / (n * bits_per_stage)
@@ -97,7 +98,7 @@ def allocate_file(
     lo, hi = float(min_stages), float(n_stages)
     target = hi
     for step in range(_RATE_STEPS):
-        counts = allocate_stages(errors, target, blocks, min_stages)
+        counts = allocate_stages(errors, target, blocks, min_stages, top)
         spent = total(counts)
         if spent <= n_stages:
             if spent > best_total:

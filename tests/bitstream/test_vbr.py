@@ -135,3 +135,14 @@ def test_side_information_is_near_its_ideal_length() -> None:
     data = coder.encode(codes)
     side_bytes = int.from_bytes(data[:4], "big")
     assert count_bits(per_block) <= 8 * side_bytes <= count_bits(per_block) + 96
+
+
+def test_a_header_claiming_huge_frame_counts_is_refused_before_any_allocation() -> None:
+    """Found in review: the block count was built as an array of n_frames / 4 entries before
+    the size check, so a corrupt header claiming 2**48 frames asked numpy for terabytes."""
+    rng = np.random.default_rng(6)
+    coder = VariableStageCoder(RawCodeCoder(V))
+    data = coder.encode(_ragged(rng, 40))
+    for frames in (10**9, 2**48):
+        with pytest.raises(PayloadError, match="too short"):
+            coder.decode(data, K, frames)

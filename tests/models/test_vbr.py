@@ -212,3 +212,14 @@ def test_a_file_whose_frames_all_send_every_stage_is_written_constant_rate(tiny)
     assert len(data) <= len(cbr) and y.shape == (1, x.shape[0])
     if header.n_stages == tiny.n_stages:
         assert data == cbr
+
+
+def test_tiny_chunks_fall_back_to_constant_rate(tiny) -> None:
+    """Found in review: with 5-frame chunks the framing and side information ate most of the
+    budget and the allocation wrote one stage everywhere. Such files are constant-rate now."""
+    x = _wave(1.0, seed=10).numpy()
+    kbps = tiny.config.supported_kbps[5]
+    with one_torch_thread():
+        data = tiny.compress(x, 16000, kbps, chunk_seconds=0.05, progress=False)
+        cbr = tiny.compress(x, 16000, kbps, chunk_seconds=0.05, progress=False, vbr=False)
+    assert data == cbr
