@@ -52,8 +52,11 @@ from cplxcodec.bitstream.errors import PayloadError
 from cplxcodec.bitstream.stages import (
     StageTables,
     check_codes,
+    check_decoded_counts,
+    check_ragged,
     fit_stage,
     max_decodable_codes,
+    sent_mask,
     stage_from_dict,
     stage_to_dict,
 )
@@ -239,19 +242,10 @@ class CodeEntropyModel:
         return self._encode(codes, counts)
 
     def _ragged_input(self, codes: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        counts = np.asarray(counts)
-        arr = np.asarray(codes)
-        if arr.ndim != 2 or counts.shape != (arr.shape[1],):
-            raise ValueError(
-                f"ragged codes need codes (K, N) and counts (N,), got {arr.shape} and "
-                f"{counts.shape}"
-            )
-        if counts.size and (counts.min() < 1 or counts.max() > arr.shape[0]):
-            raise ValueError(f"stage counts must lie in [1, {arr.shape[0]}]")
-        sent = np.arange(arr.shape[0])[:, None] < counts[None, :]
-        codes = check_codes(np.where(sent, arr, 0), self.codebook_size)
+        arr, counts = check_ragged(codes, counts)
+        codes = check_codes(np.where(sent_mask(arr.shape[0], counts), arr, 0), self.codebook_size)
         self._check_stage_count(codes.shape[0])
-        return codes, counts.astype(np.int64)
+        return codes, counts
 
     def _encode(self, codes: np.ndarray, counts: np.ndarray | None) -> bytes:
         groups = []
@@ -287,9 +281,7 @@ class CodeEntropyModel:
         """Decode :meth:`encode_ragged` output: ``(n_stages, N)`` int64 codes, ``-1`` after
         each frame's ``counts[n]`` stages (``counts`` ``(N,)`` in ``[1, n_stages]``, from the
         stream's side information). Raises like :meth:`decode`."""
-        counts = np.asarray(counts, dtype=np.int64)
-        if counts.ndim != 1 or (counts.size and (counts.min() < 1 or counts.max() > n_stages)):
-            raise PayloadError(f"stage counts must be (N,) values in [1, {n_stages}]")
+        counts = check_decoded_counts(counts, n_stages)
         return self._decode(data, int(n_stages), counts.shape[0], counts)
 
     def _decode(

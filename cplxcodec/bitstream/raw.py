@@ -13,7 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from cplxcodec.bitstream.errors import PayloadError
-from cplxcodec.bitstream.stages import MAX_CODES, check_codes
+from cplxcodec.bitstream.stages import (
+    MAX_CODES,
+    check_codes,
+    check_decoded_counts,
+    check_ragged,
+    sent_mask,
+)
 
 __all__ = ["RawCodeCoder"]
 
@@ -50,27 +56,16 @@ class RawCodeCoder:
     def encode_ragged(self, codes: np.ndarray, counts: np.ndarray) -> bytes:
         """Pack the first ``counts[n]`` stages of every frame ``n`` of ``codes`` ``(K, N)``,
         stage by stage (the frames that send stage ``k`` in time order)."""
-        arr, counts = np.asarray(codes), np.asarray(counts)
-        if arr.ndim != 2 or counts.shape != (arr.shape[1],):
-            raise ValueError(
-                f"ragged codes need codes (K, N) and counts (N,), got {arr.shape} and "
-                f"{counts.shape}"
-            )
-        if counts.size and (counts.min() < 1 or counts.max() > arr.shape[0]):
-            raise ValueError(f"stage counts must lie in [1, {arr.shape[0]}]")
-        sent = np.arange(arr.shape[0])[:, None] < counts[None, :]
-        return self.encode(arr[sent][None, :])
+        arr, counts = check_ragged(codes, counts)
+        return self.encode(arr[sent_mask(arr.shape[0], counts)][None, :])
 
     def decode_ragged(self, data: bytes, n_stages: int, counts: np.ndarray) -> np.ndarray:
         """Unpack :meth:`encode_ragged` output into ``(n_stages, N)`` codes, ``-1`` after each
         frame's ``counts[n]`` stages; raises :class:`PayloadError` if the length is wrong."""
-        counts = np.asarray(counts, dtype=np.int64)
-        if counts.ndim != 1 or (counts.size and (counts.min() < 1 or counts.max() > n_stages)):
-            raise PayloadError(f"stage counts must be (N,) values in [1, {n_stages}]")
+        counts = check_decoded_counts(counts, n_stages)
         flat = self.decode(data, 1, int(counts.sum()))[0]
-        sent = np.arange(n_stages)[:, None] < counts[None, :]
         out = np.full((n_stages, counts.shape[0]), -1, dtype=np.int64)
-        out[sent] = flat
+        out[sent_mask(n_stages, counts)] = flat
         return out
 
     def decode(self, data: bytes, n_stages: int, n_frames: int) -> np.ndarray:

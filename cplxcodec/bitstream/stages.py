@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from cplxcodec.bitstream.errors import PayloadError
 from cplxcodec.bitstream.tables import code_lengths, quantize_counts, validate_table
 
 __all__ = [
@@ -27,8 +28,11 @@ __all__ = [
     "MAX_CODES",
     "StageTables",
     "check_codes",
+    "check_decoded_counts",
+    "check_ragged",
     "fit_stage",
     "max_decodable_codes",
+    "sent_mask",
     "stage_from_dict",
     "stage_to_dict",
 ]
@@ -84,6 +88,33 @@ def check_codes(codes: object, codebook_size: int, name: str = "codes") -> np.nd
             f"{name} must lie in [0, {codebook_size}), found values in [{arr.min()}, {arr.max()}]"
         )
     return arr
+
+
+def sent_mask(n_stages: int, counts: np.ndarray) -> np.ndarray:
+    """``(n_stages, N)`` bool: stage ``k`` of frame ``n`` is sent (``k < counts[n]``)."""
+    return np.arange(n_stages)[:, None] < np.asarray(counts)[None, :]
+
+
+def check_ragged(codes: object, counts: object) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ragged codes: ``(K, N)`` codes and ``(N,)`` per-frame stage counts in
+    ``[1, K]``; return both as arrays, the counts int64 (``ValueError`` otherwise)."""
+    arr, cnt = np.asarray(codes), np.asarray(counts)
+    if arr.ndim != 2 or cnt.shape != (arr.shape[1],):
+        raise ValueError(
+            f"ragged codes need codes (K, N) and counts (N,), got {arr.shape} and {cnt.shape}"
+        )
+    if cnt.size and (cnt.min() < 1 or cnt.max() > arr.shape[0]):
+        raise ValueError(f"stage counts must lie in [1, {arr.shape[0]}]")
+    return arr, cnt.astype(np.int64)
+
+
+def check_decoded_counts(counts: object, n_stages: int) -> np.ndarray:
+    """``(N,)`` int64 stage counts of a ragged decode, each in ``[1, n_stages]``
+    (:class:`~cplxcodec.bitstream.errors.PayloadError` otherwise: they come from the file)."""
+    cnt = np.asarray(counts, dtype=np.int64)
+    if cnt.ndim != 1 or (cnt.size and (cnt.min() < 1 or cnt.max() > n_stages)):
+        raise PayloadError(f"stage counts must be (N,) values in [1, {n_stages}]")
+    return cnt
 
 
 def _counts(symbols: np.ndarray, size: int) -> np.ndarray:

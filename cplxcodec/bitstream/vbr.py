@@ -186,7 +186,7 @@ class VariableStageCoder:
             )
         starts = _block_starts(arr.shape[1], self.block)
         per_block = counts[starts]
-        if not np.array_equal(np.repeat(per_block, self.block)[: arr.shape[1]], counts):
+        if not np.array_equal(frame_counts(per_block, arr.shape[1], self.block), counts):
             raise ValueError(f"VBR codes must keep one stage count per block of {self.block} frames")
         return per_block.astype(np.int64)
 
@@ -198,7 +198,7 @@ class VariableStageCoder:
         if per_block.size:
             coder.encode_reverse((_deltas(per_block) + MAX_DELTA).astype(np.int32), _count_model())
         side = coder.get_compressed().astype(">u4").tobytes()
-        counts = np.repeat(per_block, self.block)[: arr.shape[1]]
+        counts = frame_counts(per_block, arr.shape[1], self.block)
         if counts.size == 0:
             body = self.inner.encode(np.zeros((arr.shape[0], 0), dtype=np.int64))
         else:

@@ -146,3 +146,14 @@ def test_a_header_claiming_huge_frame_counts_is_refused_before_any_allocation() 
     for frames in (10**9, 2**48):
         with pytest.raises(PayloadError, match="too short"):
             coder.decode(data, K, frames)
+
+
+def test_ragged_inputs_are_checked_alike_by_both_coders(entropy_model: CodeEntropyModel) -> None:
+    codes = np.zeros((K, 8), dtype=np.int64)
+    for inner in (RawCodeCoder(V), entropy_model):
+        with pytest.raises(ValueError, match=r"counts \(N,\)"):
+            inner.encode_ragged(codes, np.ones(7, dtype=int))
+        with pytest.raises(ValueError, match=r"stage counts must lie in \[1, 6\]"):
+            inner.encode_ragged(codes, np.full(8, K + 1))
+        with pytest.raises(PayloadError, match=r"values in \[1, 6\]"):
+            inner.decode_ragged(b"", K, np.zeros(8, dtype=int))
