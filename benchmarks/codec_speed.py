@@ -7,6 +7,7 @@ Usage::
     python benchmarks/codec_speed.py --beams 1        # greedy residual-VQ search only
     python benchmarks/codec_speed.py --refine 40      # also: analysis-by-synthesis refinement
     python benchmarks/codec_speed.py --vbr            # also: variable stage allocation (files' default)
+    python benchmarks/codec_speed.py --model speech16k --vbr   # the bundled weights and stages
 
 Our encoder is timed at each ``--beams`` width (default: the library's ``ENCODE_BEAM``, then
 greedy); the targets are checked on the first. ``--refine N`` adds our encoder with ``N`` iterations
@@ -18,8 +19,11 @@ What is measured: batch 1, ``--seconds`` (10) of speech-like audio, ``torch`` li
 ``--threads`` (2) intra-op threads, inference mode. Each codec is warmed up once, then the runs of
 all codecs are interleaved (codec A, codec B, codec A, ...) so that a change in machine load
 affects them alike; the median of ``--repeats`` runs is reported as a real-time factor
-``RTF = audio seconds / wall seconds`` (higher is faster). Untrained weights are used: speed does
-not depend on them. Targets from the issue: ≥ 50× real time, ≥ 2× EnCodec's speed.
+``RTF = audio seconds / wall seconds`` (higher is faster). Untrained weights of ``--config`` are
+used unless ``--model`` names a model (registered name with bundled weights, or a model file):
+speed does not depend on the weights, except with ``--vbr``, whose allocation (and so the
+searches at each count) follows the trained latent, and whose full-depth search has the
+model's stage count. Targets from the issue: ≥ 50× real time, ≥ 2× EnCodec's speed.
 
 EnCodec is built from the ``encodec`` package without weights
 (``EncodecModel.encodec_model_24khz(pretrained=False)``, target bandwidth 6 kbps, input at
@@ -47,7 +51,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cplxcodec.models import ENCODE_BEAM, ComplexCodec, get_config
+from cplxcodec.models import ENCODE_BEAM, ComplexCodec, get_config, load_model
 from cplxcodec.signals import speech_like
 
 __all__ = ["Contender", "build_ours", "build_encodec", "build_dac", "run", "main"]
@@ -76,10 +80,15 @@ def build_ours(
     beam: int = ENCODE_BEAM,
     refine: int = 0,
     vbr: bool = False,
+    model: ComplexCodec | None = None,
 ) -> Contender:
-    """The cplxcodec model ``config`` at ``kbps``, encoding with residual-VQ search ``beam``,
-    ``refine`` refinement iterations and, with ``vbr``, variable stage allocation."""
-    model = ComplexCodec(get_config(config)).eval()
+    """The cplxcodec model ``config`` (or the given ``model``) at ``kbps``, encoding with
+    residual-VQ search ``beam``, ``refine`` refinement iterations and, with ``vbr``, variable
+    stage allocation."""
+    if model is None:
+        model = ComplexCodec(get_config(config)).eval()
+    else:
+        config = f"{model.config.name} ({model.n_stages} stages)"
     wav = _wave(seconds, model.sample_rate)
     codes = model.encode(wav, kbps, beam=beam)
     length = wav.shape[-1]
@@ -180,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print the table; returns 0 (figures, not a pass/fail gate)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", default="speech16k")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="time this model (name with bundled weights, or a model file) instead of an "
+        "untrained --config",
+    )
     p.add_argument("--kbps", type=float, default=6.0)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--repeats", type=int, default=5)
@@ -211,12 +226,18 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, intra-op threads = {torch.get_num_threads()}")
     print(f"load average before: {os.getloadavg()[0]:.2f} (cpus: {os.cpu_count()})")
-    contenders = [build_ours(args.config, args.kbps, args.seconds, b) for b in args.beams]
+    model = load_model(args.model) if args.model else None
+    contenders = [
+        build_ours(args.config, args.kbps, args.seconds, b, model=model) for b in args.beams
+    ]
     contenders += [
-        build_ours(args.config, args.kbps, args.seconds, args.beams[0], r) for r in args.refine
+        build_ours(args.config, args.kbps, args.seconds, args.beams[0], r, model=model)
+        for r in args.refine
     ]
     if args.vbr:
-        contenders.append(build_ours(args.config, args.kbps, args.seconds, args.beams[0], vbr=True))
+        contenders.append(
+            build_ours(args.config, args.kbps, args.seconds, args.beams[0], vbr=True, model=model)
+        )
     n_ours = len(contenders)
     skipped = []
     for build, wanted in (

@@ -312,11 +312,10 @@ class ComplexCodec(nn.Module):
         ``counts``: explicit per-frame stage counts ``(B, N)`` instead (implies variable
         allocation; what chunked file encoding passes).
         """
-        self._check_wave(wav)
         k = self.config.stages_for_kbps(kbps)
+        z = self.latent(wav)
         if wav.shape[-1] < self.min_length():
             wav = F.pad(wav, (0, self.min_length() - wav.shape[-1]))
-        z = self.encode_latent(self.analysis(wav))
         if vbr and counts is None:
             from cplxcodec.bitstream.vbr import VBR_BLOCK
             from cplxcodec.models.vbr import allocate_file
@@ -342,10 +341,16 @@ class ComplexCodec(nn.Module):
     def stage_errors(self, wav: Tensor, beam: int = ENCODE_BEAM) -> Tensor:
         """``(B, n_stages + 1, N)`` squared latent error of every frame after 0 to
         ``n_stages`` stages of one full-depth search (what variable allocation weighs)."""
+        return self.quantizer.stage_errors(self.latent(wav), beam)
+
+    @torch.no_grad()
+    def latent(self, wav: Tensor) -> Tensor:
+        """Waveform ``(B, 1, T)`` → the encoder's complex latent ``(B, D, N)``, unquantized
+        (input shorter than :meth:`min_length` is zero-padded, as :meth:`encode` does)."""
         self._check_wave(wav)
         if wav.shape[-1] < self.min_length():
             wav = F.pad(wav, (0, self.min_length() - wav.shape[-1]))
-        return self.quantizer.stage_errors(self.encode_latent(self.analysis(wav)), beam)
+        return self.encode_latent(self.analysis(wav))
 
     @torch.no_grad()
     def decode(self, codes: Tensor, length: int | None = None) -> Tensor:

@@ -104,10 +104,11 @@ def encode_long(
     are not exactly those of one pass (the codes are still valid codes; only the search differs).
     ``vbr``: variable stage allocation over the whole file (:func:`~cplxcodec.models.vbr.
     allocate_file`; blocks restart at every chunk, as the payload codes them); the codes then
-    have ``-1`` after each frame's last stage. Costs one more encoder pass and a full-depth
-    search per chunk. ``stage_budget``: the mean stages per frame the codes and their side
-    information may spend (default ``n_stages``; :func:`compress` passes the requested bitrate's
-    budget, :func:`~cplxcodec.models.vbr.stage_budget`).
+    have ``-1`` after each frame's last stage. Costs a full-depth search per chunk, and keeps
+    every chunk's latent until its codes are searched (~0.1 GB per hour of audio).
+    ``stage_budget``: the mean stages per frame the codes and their side information may spend
+    (default ``n_stages``; :func:`compress` passes the requested bitrate's budget,
+    :func:`~cplxcodec.models.vbr.stage_budget`).
     """
     from cplxcodec.bitstream.vbr import VBR_BLOCK
     from cplxcodec.models.refine import check_refine, refine_codes
@@ -134,35 +135,41 @@ def encode_long(
         ]
     )
     counts = None
+    latents: list[torch.Tensor | None] = []  # each piece's latent, kept for its codes (VBR)
     if vbr:
         errors = []
         for a, b, s0, s1 in pieces:
-            e = model.stage_errors(x[..., s0:s1], beam)[0]
+            latents.append(model.latent(x[..., s0:s1]))
+            e = model.quantizer.stage_errors(latents[-1], beam)[0]
             errors.append(e[:, a - s0 // hop : b - s0 // hop])
         budget = float(n_stages if stage_budget is None else stage_budget)
         counts = torch.from_numpy(
             allocate_file(torch.cat(errors, dim=-1), budget, VBR_BLOCK, core, cfg.codebook_size)
         )
 
-    def run(piece: torch.Tensor, f0: int) -> torch.Tensor:
-        part = None
+    def run(index: int, piece: torch.Tensor, f0: int) -> torch.Tensor:
         if counts is not None:
-            frames = max(piece.shape[-1], model.min_length()) // hop + 1
+            z, latents[index] = latents[index], None  # freed as the codes are searched
+            assert z is not None
+            frames = z.shape[-1]
             part = counts[f0 : f0 + frames]
             if part.shape[0] < frames:  # the last piece may be padded to the minimum length
                 part = F.pad(part, (0, frames - part.shape[0]), value=int(part[-1]))
-            part = part[None]
-        codes = model.encode(piece, kbps, beam=beam, counts=part)
+            codes = model.quantizer.encode_counts(z, part[None], beam=beam)
+        else:
+            codes = model.encode(piece, kbps, beam=beam)
         codes = refine_codes(model, piece, codes, refine, beam=beam, progress=show)[0]
         if counts is not None and codes.shape[0] < cfg.n_stages:  # one depth for every chunk
             codes = F.pad(codes, (0, 0, 0, cfg.n_stages - codes.shape[0]), value=-1)
         return codes
 
     if single:
-        return run(x, 0)
+        return run(0, x, 0)
     out = []
-    for a, b, s0, s1 in tqdm(pieces, desc="encode", unit="chunk", disable=progress is False or None):
-        codes = run(x[..., s0:s1], s0 // hop)
+    for i, (a, b, s0, s1) in enumerate(
+        tqdm(pieces, desc="encode", unit="chunk", disable=progress is False or None)
+    ):
+        codes = run(i, x[..., s0:s1], s0 // hop)
         out.append(codes[:, a - s0 // hop : b - s0 // hop])
     return torch.cat(out, dim=-1)
 

@@ -13,7 +13,13 @@ from cplxcodec.training.callbacks import (
 )
 from cplxcodec.training.cli import CodecCLI, train_main
 from cplxcodec.training.data import AudioDataModule
-from cplxcodec.training.export import export_checkpoint, export_main, load_checkpoint_codec
+from cplxcodec.training.export import (
+    export_checkpoint,
+    export_main,
+    extend_main,
+    extend_model_file,
+    load_checkpoint_codec,
+)
 from cplxcodec.training.module import (
     CodecModule,
     anneal_factor,
@@ -32,6 +38,8 @@ __all__ = [
     "build_codec_config",
     "export_checkpoint",
     "export_main",
+    "extend_main",
+    "extend_model_file",
     "load_checkpoint_codec",
     "log_media",
     "spectrogram_figure",

@@ -6,6 +6,7 @@ Subcommands::
     cplxcodec train validate --config configs/speech16k.yaml --ckpt_path PATH
     cplxcodec train test     --config configs/speech16k.yaml --ckpt_path PATH --data.test SRC
     cplxcodec train export   --ckpt PATH --out model.pt [--data SRC] [--entropy-seconds 600]
+    cplxcodec train extend   --model speech16k --out model.pt --data SRC [--stages 4]
 
 ``--ckpt_path last`` resumes from the newest ``last.ckpt`` of the configured ModelCheckpoint
 callbacks and starts from scratch (with a warning) when there is none, so the same command
@@ -31,7 +32,7 @@ from pytorch_lightning.cli import LightningCLI
 
 from cplxcodec.audio import AudioError
 from cplxcodec.training.data import AudioDataModule
-from cplxcodec.training.export import export_main
+from cplxcodec.training.export import export_main, extend_main
 from cplxcodec.training.module import CodecModule
 
 __all__ = ["CodecCLI", "train_main"]
@@ -85,6 +86,8 @@ def train_main(argv: list[str]) -> int:
     argv = list(argv)
     if argv and argv[0] == "export":
         return export_main(argv[1:])
+    if argv and argv[0] == "extend":
+        return extend_main(argv[1:])
     try:
         with warnings.catch_warnings():
             # Our checkpoints are meant to hold the state after the optimizer step.

@@ -28,9 +28,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from cplxcodec.models import CodecConfig, ComplexCodec, fit_entropy_model, save_model
+from cplxcodec.models import (
+    CodecConfig,
+    ComplexCodec,
+    ModelFileError,
+    fit_entropy_model,
+    save_model,
+)
 
-__all__ = ["export_checkpoint", "export_main", "load_checkpoint_codec"]
+__all__ = [
+    "export_checkpoint",
+    "export_main",
+    "extend_main",
+    "extend_model_file",
+    "load_checkpoint_codec",
+]
 
 _INFO_KEY = "cplxcodec_train_info"
 
@@ -223,5 +235,113 @@ def export_main(argv: list[str]) -> int:
     except (FileNotFoundError, FileExistsError, ValueError) as err:
         print(f"cplxcodec train export: error: {err}", file=sys.stderr)
         return 2
+    print(f"wrote {path}")
+    return 0
+
+
+def extend_model_file(
+    model: str | Path,
+    out_path: str | Path,
+    data: str | Path,
+    n_new: int,
+    *,
+    seconds: float = 1200.0,
+    entropy_seconds: float = 600.0,
+    loudness_db: float = -23.0,
+    beam: int | None = None,
+    seed: int = 0,
+    force: bool = False,
+    progress: bool | None = None,
+) -> tuple[Path, Any]:
+    """Write ``model`` (a registered name or a model file) with ``n_new`` more residual-VQ
+    stages (:func:`cplxcodec.models.extend.extend_stages`) to ``out_path``.
+
+    The new codebooks are fitted on ``seconds`` of ``data`` (a folder or CSV of audio): half
+    normalised to ``loudness_db`` (as training crops are) and half as recorded (as files
+    arrive), files in a ``seed``-shuffled order. Entropy tables are refitted for all stages on
+    ``entropy_seconds`` of ``data`` at ``loudness_db`` (``0``: none). The model card records the
+    extension. Returns ``(out_path, ExtensionReport)``.
+    """
+    from cplxcodec.models import ENCODE_BEAM, load_model
+    from cplxcodec.models.extend import extend_stages, latent_rows
+
+    out_path = Path(out_path)
+    if out_path.exists() and not force:
+        raise FileExistsError(f"{out_path} exists; pass force=True (--force) to overwrite")
+    if seconds <= 0:
+        raise ValueError(f"seconds must be positive, got {seconds}")
+    base = load_model(model)
+    sr = base.sample_rate
+    waves = _entropy_waves(data, sr, seconds / 2, loudness_db, seed)
+    waves += _entropy_waves(data, sr, seconds / 2, None, seed + 1)
+    if not waves:
+        raise ValueError(f"no readable audio in {data}")
+    beam = ENCODE_BEAM if beam is None else beam
+    rows = latent_rows(base, waves, progress)
+    extended, report = extend_stages(base, rows, n_new, beam=beam, seed=seed, progress=progress)
+    if entropy_seconds > 0:
+        tables = _entropy_waves(data, sr, entropy_seconds, loudness_db, seed)
+        fit_entropy_model(extended, tables, progress=progress, beam=beam)
+    card = dict(getattr(base, "card", {}) or {})
+    card["extension"] = {
+        "from_checksum": base.checksum(),
+        "stages": [base.n_stages, extended.n_stages],
+        "data": str(data),
+        "seconds": round(sum(w.size for w in waves) / sr, 1),
+        "frames": report.frames,
+        "latent_error": [round(e, 4) for e in report.errors],
+        "usage": [round(u, 4) for u in report.usage],
+        "beam": beam,
+        "seed": seed,
+        "entropy_seconds": entropy_seconds,
+        "exported": dt.datetime.now().isoformat(timespec="seconds"),
+        "cplxcodec_version": _version(),
+    }
+    return save_model(extended, out_path, card=card), report
+
+
+def extend_main(argv: list[str]) -> int:
+    """``cplxcodec train extend --model M --out FILE --data SRC --stages N [...]``."""
+    p = argparse.ArgumentParser(
+        prog="cplxcodec train extend",
+        description="Add residual-VQ stages to a trained model, fitted by k-means on what its "
+        "stages leave of the latent; encoder, decoder and existing codebooks are unchanged. "
+        "Variable-rate files then send more stages where the audio needs them.",
+    )
+    p.add_argument("--model", default="speech16k", help="registered name or model file")
+    p.add_argument("--out", required=True, help="model file to write")
+    p.add_argument("--data", required=True, help="folder or CSV of audio (the training split)")
+    p.add_argument("--stages", type=int, default=4, help="stages to add (default 4)")
+    p.add_argument(
+        "--seconds", type=float, default=1200.0, help="seconds of audio to fit (default 1200)"
+    )
+    p.add_argument(
+        "--entropy-seconds",
+        type=float,
+        default=600.0,
+        help="seconds of audio for the refitted entropy tables (0: none; default 600)",
+    )
+    p.add_argument("--beam", type=int, default=None, help="search width (default: files')")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    args = p.parse_args(argv)
+    try:
+        path, report = extend_model_file(
+            args.model,
+            args.out,
+            args.data,
+            args.stages,
+            seconds=args.seconds,
+            entropy_seconds=args.entropy_seconds,
+            beam=args.beam,
+            seed=args.seed,
+            force=args.force,
+        )
+    except (FileNotFoundError, FileExistsError, ValueError, ModelFileError) as err:
+        print(f"cplxcodec train extend: error: {err}", file=sys.stderr)
+        return 2
+    errors = " -> ".join(f"{e:.3f}" for e in report.errors)
+    print(f"latent error per frame on {report.frames} frames: {errors}")
+    print(f"codebook usage of the new stages: {', '.join(f'{u:.1%}' for u in report.usage)}")
     print(f"wrote {path}")
     return 0
