@@ -307,7 +307,9 @@ class ComplexCodec(nn.Module):
         decoder forward and backward pass per iteration), better codes for the same decoder.
         ``vbr``: variable stage allocation (:func:`~cplxcodec.quantization.allocate_stages`):
         every block of :data:`~cplxcodec.bitstream.vbr.VBR_BLOCK` frames sends 1 to
-        ``n_stages`` stages, at a mean of ``K`` less the side information's share; the codes
+        ``n_stages`` stages, at a mean of ``K`` less the side information's share (the error
+        curves that drive it come from a search of width
+        :func:`~cplxcodec.models.vbr.allocation_beam`); the codes
         are then ``(B, K', N)`` with ``-1`` (absent) after each frame's last stage.
         ``counts``: explicit per-frame stage counts ``(B, N)`` instead (implies variable
         allocation; what chunked file encoding passes).
@@ -318,9 +320,9 @@ class ComplexCodec(nn.Module):
             wav = F.pad(wav, (0, self.min_length() - wav.shape[-1]))
         if vbr and counts is None:
             from cplxcodec.bitstream.vbr import VBR_BLOCK
-            from cplxcodec.models.vbr import allocate_file
+            from cplxcodec.models.vbr import allocate_file, allocation_beam
 
-            errors = self.quantizer.stage_errors(z, beam)
+            errors = self.quantizer.stage_errors(z, allocation_beam(beam, refine))
             counts = torch.stack(
                 [
                     torch.from_numpy(allocate_file(e, k, VBR_BLOCK, 0, self.codebook_size))

@@ -112,7 +112,7 @@ def encode_long(
     """
     from cplxcodec.bitstream.vbr import VBR_BLOCK
     from cplxcodec.models.refine import check_refine, refine_codes
-    from cplxcodec.models.vbr import allocate_file
+    from cplxcodec.models.vbr import allocate_file, allocation_beam
 
     check_refine(refine)
     cfg = model.config
@@ -140,7 +140,7 @@ def encode_long(
         errors = []
         for a, b, s0, s1 in pieces:
             latents.append(model.latent(x[..., s0:s1]))
-            e = model.quantizer.stage_errors(latents[-1], beam)[0]
+            e = model.quantizer.stage_errors(latents[-1], allocation_beam(beam, refine))[0]
             errors.append(e[:, a - s0 // hop : b - s0 // hop])
         budget = float(n_stages if stage_budget is None else stage_budget)
         counts = torch.from_numpy(

@@ -18,13 +18,34 @@ from torch import Tensor
 from cplxcodec.bitstream.vbr import MAX_DELTA, count_bits
 from cplxcodec.quantization.allocation import allocate_stages, block_bounds
 
-__all__ = ["SIDE_OVERHEAD_BITS", "allocate_file", "side_bits", "stage_budget"]
+__all__ = [
+    "ALLOCATION_BEAM",
+    "SIDE_OVERHEAD_BITS",
+    "allocate_file",
+    "allocation_beam",
+    "side_bits",
+    "stage_budget",
+]
+
+#: Search width of the full-depth search whose errors drive the allocation, when the encoder
+#: does not refine. The codes at each frame's count are still searched with the file's beam;
+#: only the error curves come from a greedy search. With the bundled 16-stage model on 17 dev
+#: segments: PESQ-WB −0.015 at 6 kbps and ±0 at 12 against beam-8 curves, for encoding at 61×
+#: instead of 29× real time at 6 kbps (2 threads; model card, "Four more stages").
+ALLOCATION_BEAM = 1
 
 _RATE_STEPS = 40
 _RATE_TOLERANCE = 0.01  # stages per frame left unspent at most, when reachable
 
 #: Fixed cost of the counts stream per payload chunk: its u32 length and the two ANS state words.
 SIDE_OVERHEAD_BITS = 96
+
+
+def allocation_beam(beam: int, refine: int = 0) -> int:
+    """Search width of the allocation's error curves for an encoder searching codes with
+    ``beam`` and refining them ``refine`` times: ``min(beam, ALLOCATION_BEAM)``, or ``beam``
+    when refining (refinement costs far more than the full-width search)."""
+    return beam if refine > 0 else min(beam, ALLOCATION_BEAM)
 
 
 def side_bits(counts: np.ndarray, block: int, chunk_frames: int = 0) -> float:

@@ -223,3 +223,24 @@ def test_tiny_chunks_fall_back_to_constant_rate(tiny) -> None:
         data = tiny.compress(x, 16000, kbps, chunk_seconds=0.05, progress=False)
         cbr = tiny.compress(x, 16000, kbps, chunk_seconds=0.05, progress=False, vbr=False)
     assert data == cbr
+
+
+def test_allocation_curves_come_from_the_allocation_beam(tiny) -> None:
+    """Without refinement the error curves come from a greedy search (ALLOCATION_BEAM), the
+    codes from the file's beam; with refinement both from the file's beam."""
+    from cplxcodec.models.vbr import ALLOCATION_BEAM, allocation_beam
+
+    assert ALLOCATION_BEAM == 1
+    assert allocation_beam(8) == 1 and allocation_beam(8, refine=5) == 8
+    assert allocation_beam(1, refine=5) == 1
+    wav = _wave(1.2, seed=9, silence=0.3)[None, None]
+    k = _nominal_stages(tiny)
+    with one_torch_thread():
+        codes = tiny.encode(wav, tiny.config.kbps(k), beam=4, vbr=True)
+        greedy = tiny.stage_errors(wav, beam=1)[0]
+        wide = tiny.stage_errors(wav, beam=4)[0]
+        searched = tiny.quantizer.encode_counts(tiny.latent(wav), stage_counts(codes), beam=4)
+    want = allocate_file(greedy, k, VBR_BLOCK, 0, tiny.codebook_size)
+    assert np.array_equal(stage_counts(codes)[0].numpy(), want)
+    assert not torch.equal(greedy, wide)  # the two searches differ on this wave
+    assert torch.equal(codes[:, : searched.shape[1]], searched)  # codes: the file's beam
