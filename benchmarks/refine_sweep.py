@@ -41,6 +41,7 @@ def sweep(
     lr: float | None = None,
     progress: bool = True,
     vbr: bool = False,
+    stoi_weight: float | None = None,
 ) -> tuple[dict[tuple[float, int], dict[str, float]], float]:
     """Mean metrics per ``(kbps, iterations)`` and the mean wall seconds per iteration per
     second of audio; ``vbr``: codes with variable stage allocation at the nominal stage count
@@ -71,7 +72,7 @@ def sweep(
                 t0 = time.perf_counter()
                 refine_codes(
                     model, wav, codes, longest, lr=lr or REFINE_LR, callback=keep,
-                    beam=ENCODE_BEAM,
+                    beam=ENCODE_BEAM, stoi_weight=stoi_weight,
                 )  # fmt: skip
                 spent += time.perf_counter() - t0
                 audio += x.shape[-1] / sr * longest
@@ -112,6 +113,12 @@ def main(argv: Sequence[str] | None = None, *, model: Any = None) -> int:
         action="store_true",
         help="variable stage allocation (at the nominal stage count, one pass, no file framing)",
     )
+    p.add_argument(
+        "--stoi-weight",
+        type=float,
+        default=None,
+        help="weight of the refinement loss's 1 - STOI term (default: REFINE_STOI_WEIGHT)",
+    )
     p.add_argument("--limit", type=int, default=None, help="first N segments only")
     p.add_argument("--every", type=int, default=1, help="every M-th segment")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
@@ -135,7 +142,14 @@ def main(argv: Sequence[str] | None = None, *, model: Any = None) -> int:
     seconds = sum(s.seconds for s in plans)
     print(f"{len(plans)} segments, {seconds / 60:.1f} min of audio", file=sys.stderr)
     result, per_it = sweep(
-        model, list(segs.values()), a.kbps, a.iterations, a.lr, not a.no_progress, a.vbr
+        model,
+        list(segs.values()),
+        a.kbps,
+        a.iterations,
+        a.lr,
+        not a.no_progress,
+        a.vbr,
+        a.stoi_weight,
     )
     table = sweep_table(result)
     print(table)

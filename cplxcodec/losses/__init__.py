@@ -1,6 +1,7 @@
 """GAN-free reconstruction losses; all weights live in :class:`LossWeights`."""
 
 from cplxcodec.losses.codec_loss import CodecLoss, LossOutput, LossWeights
+from cplxcodec.losses.intelligibility import STOILoss, stoi
 from cplxcodec.losses.spectral import (
     ComplexSpectralLoss,
     MelLoss,
@@ -16,4 +17,6 @@ __all__ = [
     "ComplexSpectralLoss",
     "MultiResolutionSTFTLoss",
     "time_l1",
+    "STOILoss",
+    "stoi",
 ]

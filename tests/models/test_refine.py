@@ -224,3 +224,22 @@ def test_refine_sweep_traces_every_shorter_run(tiny, monkeypatch, tmp_path, caps
             model=tiny,
         )
     assert rc == 0 and "| 6 | 2 |" in capsys.readouterr().out
+
+
+def test_refinement_loss_has_its_intelligibility_term_and_checks_its_weight(tiny) -> None:
+    from cplxcodec.losses import MelLoss, MultiResolutionSTFTLoss, STOILoss
+
+    wav = _wave(1.0, seed=7)
+    noisy = wav + 0.05 * torch.randn(wav.shape, generator=torch.Generator().manual_seed(0))
+    base = MelLoss(16000)(wav, noisy) + MultiResolutionSTFTLoss()(noisy, wav)
+    term = STOILoss(16000)(wav, noisy)
+    assert 0.0 < float(term) < 1.0
+    assert float(RefinementLoss(16000, 0)(wav, noisy)) == pytest.approx(float(base), rel=1e-6)
+    assert float(RefinementLoss(16000, 3.0)(wav, noisy)) == pytest.approx(
+        float(base + 3.0 * term), rel=1e-6
+    )
+    for bad in (-1.0, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="stoi_weight"):
+            RefinementLoss(16000, bad)
+        with pytest.raises(ValueError, match="stoi_weight"):
+            refine_codes(tiny, wav, tiny.encode(wav, 6), 0, stoi_weight=bad)
