@@ -279,6 +279,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="analysis-by-synthesis refinement iterations for the model and the twin (0 = off)",
     )
     p.add_argument(
+        "--refine-stoi-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="weight of the refinement loss's 1 - STOI term for this run (default: "
+        "cplxcodec.models.refine.REFINE_STOI_WEIGHT)",
+    )
+    p.add_argument(
         "--cbr",
         action="store_true",
         help="constant-rate files for the model and the twin (default: variable stage "
@@ -358,6 +366,13 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
     if args.refine < 0:
         print(f"error: --refine must be >= 0, got {args.refine}", file=sys.stderr)
         return 2
+    if args.refine_stoi_weight is not None:
+        if not 0 <= args.refine_stoi_weight < float("inf"):
+            print(
+                f"error: --refine-stoi-weight must be >= 0, got {args.refine_stoi_weight}",
+                file=sys.stderr,
+            )
+            return 2
     if args.refine or args.cbr:
         codec = RefinedCodec(codec, args.refine, not args.cbr) if codec is not None else None
         twin = RefinedCodec(twin, args.refine, not args.cbr) if twin is not None else None
@@ -390,6 +405,11 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
 
     t0 = time.perf_counter()
     common = dict(sample_rate=sr, progress=not args.no_progress, metrics_fn=quality_metrics)
+    import cplxcodec.models.refine as refine_module
+
+    kept_weight = refine_module.REFINE_STOI_WEIGHT  # RefinementLoss reads it; restored below
+    if args.refine_stoi_weight is not None:
+        refine_module.REFINE_STOI_WEIGHT = args.refine_stoi_weight
     try:
         parts = []
         base_kbps = args.baseline_kbps or args.kbps
@@ -412,6 +432,8 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
     except Exception as err:
         print(f"error: evaluation failed: {err}", file=sys.stderr)
         return 1
+    finally:
+        refine_module.REFINE_STOI_WEIGHT = kept_weight
     result = merge_results(parts)
     result.skipped.update(skipped)
     elapsed = time.perf_counter() - t0

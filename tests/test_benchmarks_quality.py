@@ -320,3 +320,27 @@ def test_every_and_refine_options(bench, corpus: Path, tmp_path: Path, capsys) -
     bad = ["--data", str(corpus), "--baselines", "none", "--refine", "-1", "--no-progress"]
     assert q.main(bad, codec=Refinable(30.0)) == 2
     assert "--refine must be >= 0" in capsys.readouterr().err
+
+
+def test_refine_stoi_weight_option(bench, corpus: Path, capsys) -> None:
+    """``--refine-stoi-weight W`` is the weight refinement sees during the run (and only then);
+    a negative weight is refused."""
+    import cplxcodec.models.refine as refine_module
+
+    _, q = bench
+    seen = []
+    default = refine_module.REFINE_STOI_WEIGHT
+
+    class Refinable(_StandIn):
+        def roundtrip(self, wav, sample_rate, kbps, refine=0, vbr=True):
+            seen.append(refine_module.REFINE_STOI_WEIGHT)
+            return super().roundtrip(wav, sample_rate, kbps)
+
+    argv = ["--data", str(corpus), "--baselines", "none", "--segment-seconds", "2", "--limit", "1"]
+    argv += ["--refine", "2", "--refine-stoi-weight", "0.25", "--no-progress"]
+    assert q.main(argv, codec=Refinable(30.0)) == 0
+    assert seen and set(seen) == {0.25}
+    assert refine_module.REFINE_STOI_WEIGHT == default
+    capsys.readouterr()
+    assert q.main(argv[:-2] + ["-1", "--no-progress"], codec=Refinable(30.0)) == 2
+    assert "--refine-stoi-weight must be >= 0" in capsys.readouterr().err
