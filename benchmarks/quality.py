@@ -283,8 +283,8 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         type=float,
         default=None,
         metavar="W",
-        help="weight of the refinement loss's 1 - STOI term for this run (default: "
-        "cplxcodec.models.refine.REFINE_STOI_WEIGHT)",
+        help="weight of the refinement loss's 1 - STOI term, passed to the model's roundtrip "
+        "(default: cplxcodec.models.refine.REFINE_STOI_WEIGHT)",
     )
     p.add_argument(
         "--cbr",
@@ -315,16 +315,22 @@ def _baselines(spec: str) -> tuple[list[str], dict[str, str]]:
 class RefinedCodec:
     """A model whose files are encoded with ``refine`` iterations of analysis-by-synthesis code
     refinement (``--refine``; :mod:`cplxcodec.models.refine`), with variable stage allocation or
-    (``vbr=False``, ``--cbr``) at constant rate. Everything else (``encode``, ``config``,
-    ``sample_rate``) is the model's own, so the usage check sees constant-rate, unrefined codes."""
+    (``vbr=False``, ``--cbr``) at constant rate, and refinement's intelligibility term weighted
+    ``stoi_weight`` (``None``: the model's default, and not passed on). Everything else
+    (``encode``, ``config``, ``sample_rate``) is the model's own, so the usage check sees
+    constant-rate, unrefined codes."""
 
-    def __init__(self, model: Any, iterations: int, vbr: bool = True) -> None:
+    def __init__(
+        self, model: Any, iterations: int, vbr: bool = True, stoi_weight: float | None = None
+    ) -> None:
         self.model, self.iterations, self.vbr = model, iterations, vbr
+        self.stoi_weight = stoi_weight
 
     def roundtrip(self, wav: np.ndarray, sample_rate: int, kbps: float) -> tuple[np.ndarray, float]:
         """The model's roundtrip with these settings."""
+        extra = {} if self.stoi_weight is None else {"stoi_weight": self.stoi_weight}
         return self.model.roundtrip(
-            wav, sample_rate, kbps, refine=self.iterations, vbr=self.vbr
+            wav, sample_rate, kbps, refine=self.iterations, vbr=self.vbr, **extra
         )
 
     def __getattr__(self, name: str) -> Any:
@@ -366,16 +372,17 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
     if args.refine < 0:
         print(f"error: --refine must be >= 0, got {args.refine}", file=sys.stderr)
         return 2
-    if args.refine_stoi_weight is not None:
-        if not 0 <= args.refine_stoi_weight < float("inf"):
-            print(
-                f"error: --refine-stoi-weight must be >= 0, got {args.refine_stoi_weight}",
-                file=sys.stderr,
-            )
-            return 2
+    from cplxcodec.models.refine import check_refine
+
+    try:
+        check_refine(args.refine, stoi_weight=args.refine_stoi_weight)
+    except ValueError as err:
+        print(f"error: --refine-stoi-weight: {err}", file=sys.stderr)
+        return 2
     if args.refine or args.cbr:
-        codec = RefinedCodec(codec, args.refine, not args.cbr) if codec is not None else None
-        twin = RefinedCodec(twin, args.refine, not args.cbr) if twin is not None else None
+        wrap = dict(vbr=not args.cbr, stoi_weight=args.refine_stoi_weight)
+        codec = RefinedCodec(codec, args.refine, **wrap) if codec is not None else None
+        twin = RefinedCodec(twin, args.refine, **wrap) if twin is not None else None
     if codec is None and twin is None and not baselines:
         print("error: nothing to evaluate (no model, no twin, no baseline)", file=sys.stderr)
         return 2
@@ -405,11 +412,6 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
 
     t0 = time.perf_counter()
     common = dict(sample_rate=sr, progress=not args.no_progress, metrics_fn=quality_metrics)
-    import cplxcodec.models.refine as refine_module
-
-    kept_weight = refine_module.REFINE_STOI_WEIGHT  # RefinementLoss reads it; restored below
-    if args.refine_stoi_weight is not None:
-        refine_module.REFINE_STOI_WEIGHT = args.refine_stoi_weight
     try:
         parts = []
         base_kbps = args.baseline_kbps or args.kbps
@@ -432,8 +434,6 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
     except Exception as err:
         print(f"error: evaluation failed: {err}", file=sys.stderr)
         return 1
-    finally:
-        refine_module.REFINE_STOI_WEIGHT = kept_weight
     result = merge_results(parts)
     result.skipped.update(skipped)
     elapsed = time.perf_counter() - t0

@@ -2,7 +2,8 @@
 
 Subcommands, each ``main(argv) -> int``; errors go to stderr with a non-zero exit code:
 
-- ``encode IN OUT --kbps {6,12} [--model NAME|PATH] [--beam B] [--refine [N]] [--cbr] [--force]``:
+- ``encode IN OUT --kbps {6,12} [--model NAME|PATH] [--beam B] [--refine [N]]
+  [--refine-stoi-weight W] [--cbr] [--force]``:
   audio → ``.cplx``
 - ``decode IN OUT [--model NAME|PATH] [--force]``: ``.cplx`` → audio file
 - ``info FILE [FILE ...] [--json]``: what a ``.cplx`` file holds (checked, no model needed)
@@ -89,6 +90,17 @@ _non_negative_int = _int_at_least(0, "non-negative integer")
 _positive_int = _int_at_least(1, "positive integer")
 
 
+def _non_negative_float(text: str) -> float:
+    """argparse type: a finite number ``>= 0``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not 0 <= value < float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
 def _write_bytes(path: Path, data: bytes, force: bool) -> None:
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; use --force to overwrite")
@@ -126,6 +138,15 @@ def encode_main(argv: list[str]) -> int:
         "slower; 0 = off (default)",
     )
     p.add_argument(
+        "--refine-stoi-weight",
+        type=_non_negative_float,
+        default=None,
+        metavar="W",
+        help="weight of refinement's intelligibility (1 - STOI) term against its spectral "
+        "terms (default: cplxcodec.models.refine.REFINE_STOI_WEIGHT, 1.0; 0 = leave it out); "
+        "only with --refine",
+    )
+    p.add_argument(
         "--cbr",
         action="store_true",
         help="constant rate: every frame sends the same stages (the default is variable stage "
@@ -134,6 +155,8 @@ def encode_main(argv: list[str]) -> int:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     a = p.parse_args(argv)
+    if a.refine_stoi_weight is not None and not a.refine:
+        p.error("--refine-stoi-weight needs --refine")
     from cplxcodec.audio import load_audio
     from cplxcodec.models import ENCODE_BEAM, load_model
 
@@ -151,6 +174,7 @@ def encode_main(argv: list[str]) -> int:
             beam=ENCODE_BEAM if a.beam is None else a.beam,
             refine=a.refine,
             vbr=not a.cbr,
+            stoi_weight=a.refine_stoi_weight,
         )
         _write_bytes(a.output, data, a.force)
     except _known_errors() as e:

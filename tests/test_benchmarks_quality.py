@@ -323,24 +323,24 @@ def test_every_and_refine_options(bench, corpus: Path, tmp_path: Path, capsys) -
 
 
 def test_refine_stoi_weight_option(bench, corpus: Path, capsys) -> None:
-    """``--refine-stoi-weight W`` is the weight refinement sees during the run (and only then);
-    a negative weight is refused."""
-    import cplxcodec.models.refine as refine_module
-
+    """``--refine-stoi-weight W`` reaches the model's roundtrip as ``stoi_weight=W`` (and is not
+    passed at all without the option); a negative or non-finite weight is refused."""
     _, q = bench
     seen = []
-    default = refine_module.REFINE_STOI_WEIGHT
 
     class Refinable(_StandIn):
-        def roundtrip(self, wav, sample_rate, kbps, refine=0, vbr=True):
-            seen.append(refine_module.REFINE_STOI_WEIGHT)
+        def roundtrip(self, wav, sample_rate, kbps, refine=0, vbr=True, stoi_weight="unset"):
+            seen.append(stoi_weight)
             return super().roundtrip(wav, sample_rate, kbps)
 
     argv = ["--data", str(corpus), "--baselines", "none", "--segment-seconds", "2", "--limit", "1"]
     argv += ["--refine", "2", "--refine-stoi-weight", "0.25", "--no-progress"]
     assert q.main(argv, codec=Refinable(30.0)) == 0
     assert seen and set(seen) == {0.25}
-    assert refine_module.REFINE_STOI_WEIGHT == default
-    capsys.readouterr()
-    assert q.main(argv[:-2] + ["-1", "--no-progress"], codec=Refinable(30.0)) == 2
-    assert "--refine-stoi-weight must be >= 0" in capsys.readouterr().err
+    seen.clear()
+    assert q.main(argv[:-3] + ["--no-progress"], codec=Refinable(30.0)) == 0
+    assert seen and set(seen) == {"unset"}
+    for bad in ("-1", "inf", "nan"):
+        capsys.readouterr()
+        assert q.main(argv[:-2] + [bad, "--no-progress"], codec=Refinable(30.0)) == 2
+        assert "stoi_weight must be a finite number >= 0" in capsys.readouterr().err

@@ -266,6 +266,49 @@ def test_refine_option_refines_the_codes(tmp_path, model_file, capsys):
     assert not (tmp_path / "bad.cplx").exists()
 
 
+def test_refine_stoi_weight_option(tmp_path, model_file, monkeypatch, capsys):
+    """``--refine-stoi-weight W`` writes what ``compress(..., refine=N, stoi_weight=W)`` writes
+    (the weight reaches refinement's loss); it needs ``--refine``; negative, infinite and
+    non-numeric weights are refused before any work."""
+    import cplxcodec.models.refine as refine_module
+    from cplxcodec.models import load_model
+
+    x = speech_like(0.6, 16000, seed=9)
+    save_audio(tmp_path / "in.wav", x, 16000)
+    wav, sr = load_audio(tmp_path / "in.wav")
+    model = load_model(model_file)
+    weights = []
+
+    class Recording(refine_module.RefinementLoss):
+        def __init__(self, sample_rate, stoi_weight=None):
+            super().__init__(sample_rate, stoi_weight)
+            weights.append(self.stoi_weight)
+
+    monkeypatch.setattr(refine_module, "RefinementLoss", Recording)
+    out = tmp_path / "w.cplx"
+    assert encode(tmp_path / "in.wav", out, model_file, "--quiet", "--refine", "2",
+                  "--refine-stoi-weight", "0.5") == 0  # fmt: skip
+    assert weights and set(weights) == {0.5}
+    expected = model.compress(wav, sr, 6, refine=2, stoi_weight=0.5, progress=False)
+    assert out.read_bytes() == expected
+    weights.clear()
+    rc = encode(tmp_path / "in.wav", tmp_path / "d.cplx", model_file, "--quiet", "--refine", "2")
+    assert rc == 0
+    assert set(weights) == {refine_module.REFINE_STOI_WEIGHT}
+    capsys.readouterr()
+    for extra, why in (
+        (["--refine-stoi-weight", "1"], "needs --refine"),
+        (["--refine", "2", "--refine-stoi-weight", "-1"], "finite number >= 0"),
+        (["--refine", "2", "--refine-stoi-weight", "inf"], "finite number >= 0"),
+        (["--refine", "2", "--refine-stoi-weight", "x"], "number >= 0"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            encode(tmp_path / "in.wav", tmp_path / "bad.cplx", model_file, *extra)
+        assert exc.value.code == 2
+        assert why in capsys.readouterr().err
+    assert not (tmp_path / "bad.cplx").exists()
+
+
 def test_files_use_variable_allocation_unless_cbr(tmp_path, model_file, capsys):
     """By default ``encode`` writes what ``compress(..., vbr=True)`` writes (variable stage
     allocation; ``info`` says so; it decodes); ``--cbr`` what ``compress(..., vbr=False)`` does."""

@@ -294,6 +294,7 @@ class ComplexCodec(nn.Module):
         *,
         vbr: bool = False,
         counts: Tensor | None = None,
+        stoi_weight: float | None = None,
     ) -> Tensor:
         """Waveform ``(B, 1, T)`` at :attr:`sample_rate` → codes ``(B, K, N)`` int64.
 
@@ -305,6 +306,8 @@ class ComplexCodec(nn.Module):
         ``refine``: iterations of analysis-by-synthesis refinement of the codes
         (:func:`cplxcodec.models.refine.refine_codes`; ``0``, the default, is off). Slower (one
         decoder forward and backward pass per iteration), better codes for the same decoder.
+        ``stoi_weight``: weight of refinement's intelligibility term (``None``: the default,
+        :data:`cplxcodec.models.refine.REFINE_STOI_WEIGHT`; ``0`` leaves it out).
         ``vbr``: variable stage allocation (:func:`~cplxcodec.quantization.allocate_stages`):
         every block of :data:`~cplxcodec.bitstream.vbr.VBR_BLOCK` frames sends 1 to
         ``n_stages`` stages, at a mean of ``K`` less the side information's share (the error
@@ -314,6 +317,9 @@ class ComplexCodec(nn.Module):
         ``counts``: explicit per-frame stage counts ``(B, N)`` instead (implies variable
         allocation; what chunked file encoding passes).
         """
+        from cplxcodec.models.refine import check_refine
+
+        check_refine(refine, stoi_weight=stoi_weight)
         k = self.config.stages_for_kbps(kbps)
         z = self.latent(wav)
         if wav.shape[-1] < self.min_length():
@@ -336,7 +342,7 @@ class ComplexCodec(nn.Module):
         if refine:
             from cplxcodec.models.refine import refine_codes
 
-            codes = refine_codes(self, wav, codes, refine, beam=beam)
+            codes = refine_codes(self, wav, codes, refine, beam=beam, stoi_weight=stoi_weight)
         return codes
 
     @torch.no_grad()
@@ -391,12 +397,21 @@ class ComplexCodec(nn.Module):
         beam: int = ENCODE_BEAM,
         refine: int = 0,
         vbr: bool = True,
+        stoi_weight: float | None = None,
     ):
-        """Compress and decompress mono ``(T,)`` audio; returns ``(decoded (T,), actual_kbps)``."""
+        """Compress and decompress mono ``(T,)`` audio; returns ``(decoded (T,), actual_kbps)``.
+        The options are :meth:`compress`'s."""
         import numpy as np
 
         data = self.compress(
-            wav, sample_rate, kbps, progress=False, beam=beam, refine=refine, vbr=vbr
+            wav,
+            sample_rate,
+            kbps,
+            progress=False,
+            beam=beam,
+            refine=refine,
+            vbr=vbr,
+            stoi_weight=stoi_weight,
         )
         out, sr = self.decompress(data)
         seconds = np.asarray(wav).shape[-1] / sample_rate

@@ -95,6 +95,7 @@ def encode_long(
     refine: int = 0,
     vbr: bool = False,
     stage_budget: float | None = None,
+    stoi_weight: float | None = None,
 ) -> torch.Tensor:
     """Mono ``(T,)`` waveform at the model rate → codes ``(K, N)``, in chunks (see module doc).
 
@@ -109,12 +110,14 @@ def encode_long(
     ``stage_budget``: the mean stages per frame the codes and their side information may spend
     (default ``n_stages``; :func:`compress` passes the requested bitrate's budget,
     :func:`~cplxcodec.models.vbr.stage_budget`).
+    ``stoi_weight``: weight of refinement's intelligibility term (``None``: the default,
+    :data:`~cplxcodec.models.refine.REFINE_STOI_WEIGHT`).
     """
     from cplxcodec.bitstream.vbr import VBR_BLOCK
     from cplxcodec.models.refine import check_refine, refine_codes
     from cplxcodec.models.vbr import allocate_file, allocation_beam
 
-    check_refine(refine)
+    check_refine(refine, stoi_weight=stoi_weight)
     cfg = model.config
     hop = cfg.hop_length
     x = wav.float().reshape(1, 1, -1)
@@ -158,7 +161,9 @@ def encode_long(
             codes = model.quantizer.encode_counts(z, part[None], beam=beam)
         else:
             codes = model.encode(piece, kbps, beam=beam)
-        codes = refine_codes(model, piece, codes, refine, beam=beam, progress=show)[0]
+        codes = refine_codes(
+            model, piece, codes, refine, beam=beam, progress=show, stoi_weight=stoi_weight
+        )[0]
         if counts is not None and codes.shape[0] < cfg.n_stages:  # one depth for every chunk
             codes = F.pad(codes, (0, 0, 0, cfg.n_stages - codes.shape[0]), value=-1)
         return codes
@@ -254,6 +259,7 @@ def compress(
     beam: int = ENCODE_BEAM,
     refine: int = 0,
     vbr: bool = True,
+    stoi_weight: float | None = None,
 ) -> bytes:
     """Audio ``(C, T)`` or ``(T,)`` at ``sample_rate`` → ``.cplx`` bytes (each channel coded).
 
@@ -267,10 +273,12 @@ def compress(
     of the constant-rate file, :func:`~cplxcodec.models.vbr.stage_budget`); the file's entropy
     name gains ``-vbr4`` and its header's ``n_stages`` is the most stages any frame sends (the
     header's ``kbps`` is the requested rate). ``vbr=False`` writes constant-rate files.
+    ``stoi_weight``: weight of refinement's intelligibility term (``None``: the default,
+    :data:`~cplxcodec.models.refine.REFINE_STOI_WEIGHT`; only used when ``refine > 0``).
     """
     from cplxcodec.models.refine import check_refine
 
-    check_refine(refine)
+    check_refine(refine, stoi_weight=stoi_weight)
     x = _as_channels(wav)
     check_audio(x, "input audio", sample_rate)
     if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
@@ -325,6 +333,7 @@ def compress(
                 refine=refine,
                 vbr=vbr,
                 stage_budget=budget,
+                stoi_weight=stoi_weight,
             ).numpy()
             for ch in x
         ]

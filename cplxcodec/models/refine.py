@@ -126,15 +126,19 @@ def _frozen(module: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-def check_refine(iterations: int, lr: float = REFINE_LR) -> None:
-    """Raise ``ValueError`` unless ``iterations`` is an integer ``>= 0`` (not a bool) and ``lr``
-    a positive finite number; what every refinement entry point checks before any work."""
+def check_refine(
+    iterations: int, lr: float = REFINE_LR, stoi_weight: float | None = None
+) -> None:
+    """Raise ``ValueError`` unless ``iterations`` is an integer ``>= 0`` (not a bool), ``lr``
+    a positive finite number and ``stoi_weight`` ``None`` or a finite number ``>= 0``; what
+    every refinement entry point checks before any work."""
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ValueError(
             f"refinement iterations must be a non-negative integer, got {iterations!r}"
         )
     if not (isinstance(lr, (int, float)) and lr > 0 and lr == lr and lr != float("inf")):
         raise ValueError(f"refinement lr must be a positive finite number, got {lr!r}")
+    _stoi_weight(stoi_weight)
 
 
 def refine_codes(
@@ -174,8 +178,7 @@ def refine_codes(
         ``(B, K, N)`` int64 codes whose decoded audio has a refinement loss
         (:class:`RefinementLoss`) no higher than that of ``codes``, item by item.
     """
-    check_refine(iterations, lr)
-    _stoi_weight(stoi_weight)
+    check_refine(iterations, lr, stoi_weight)
     if codes.dim() != 3 or wav.dim() != 3 or codes.shape[0] != wav.shape[0]:
         raise ValueError(
             f"refine_codes expects wav (B, 1, T) and codes (B, K, N), got {tuple(wav.shape)} "

@@ -243,3 +243,43 @@ def test_refinement_loss_has_its_intelligibility_term_and_checks_its_weight(tiny
             RefinementLoss(16000, bad)
         with pytest.raises(ValueError, match="stoi_weight"):
             refine_codes(tiny, wav, tiny.encode(wav, 6), 0, stoi_weight=bad)
+
+
+def test_the_intelligibility_weight_reaches_refinement_through_every_entry_point(
+    tiny, monkeypatch
+) -> None:
+    """``stoi_weight`` passed to ``encode``, ``encode_long``, ``compress`` and ``roundtrip``
+    is the weight refinement's loss uses (``None``: the default); a bad weight is refused by
+    each before any work, even when ``refine`` is 0."""
+    import cplxcodec.models.refine as refine_module
+
+    weights = []
+
+    class Recording(refine_module.RefinementLoss):
+        def __init__(self, sample_rate, stoi_weight=None):
+            super().__init__(sample_rate, stoi_weight)
+            weights.append(self.stoi_weight)
+
+    monkeypatch.setattr(refine_module, "RefinementLoss", Recording)
+    wav = _wave(0.4, seed=13)
+    x = wav[0, 0].numpy()
+    with one_torch_thread():
+        tiny.encode(wav, 6, beam=1, refine=1, stoi_weight=0.25)
+        assert weights == [0.25]
+        encode_long(tiny, wav[0, 0], 6, beam=1, refine=1, stoi_weight=0.0)
+        assert weights[-1] == 0.0
+        tiny.compress(x, 16000, 6, beam=1, refine=1, stoi_weight=2.0, progress=False)
+        assert weights[-1] == 2.0
+        tiny.roundtrip(x, 16000, 6, beam=1, refine=1, stoi_weight=3.0)
+        assert weights[-1] == 3.0
+        tiny.encode(wav, 6, beam=1, refine=1)
+        assert weights[-1] == refine_module.REFINE_STOI_WEIGHT
+        n = len(weights)
+        for bad in (-1.0, float("nan"), float("inf")):
+            with pytest.raises(ValueError, match="stoi_weight"):
+                tiny.encode(wav, 6, refine=0, stoi_weight=bad)
+            with pytest.raises(ValueError, match="stoi_weight"):
+                encode_long(tiny, wav[0, 0], 6, refine=1, stoi_weight=bad)
+            with pytest.raises(ValueError, match="stoi_weight"):
+                tiny.compress(x, 16000, 6, refine=1, stoi_weight=bad, progress=False)
+        assert len(weights) == n  # refused before any refinement
