@@ -31,7 +31,9 @@ Run: ``python benchmarks/quality.py --model speech16k --twin PATH`` (several min
 on 2 cores for the ~8 minutes of dev audio); ``--kbps 3 4 6 8 10 12 --baseline-kbps 6 8 10 12
 --plot rd.png`` for rate-quality curves (the model at any whole number of its ~0.98 kbps
 stages; the baselines at their own rates); ``--limit 3`` for a quick check (``--every M`` for
-every M-th segment); ``--refine N`` encodes the model's (and the twin's) files with N iterations
+every M-th segment); ``--shard I/N --out-json part_I.json`` codes one of N interleaved parts
+(one process per core: the slow refined runs) and ``--merge part_*.json`` reports the parts as
+one run; ``--refine N`` encodes the model's (and the twin's) files with N iterations
 of analysis-by-synthesis code refinement (:mod:`cplxcodec.models.refine`; ~N decoder passes per
 file); the files use variable stage allocation (:mod:`cplxcodec.quantization.allocation`, what
 ``compress`` does by default), ``--cbr`` constant-rate files (every table before session 20);
@@ -240,6 +242,85 @@ def _format_checks(checks: Sequence[TargetCheck]) -> str:
     return "\n".join(f"  [{mark[c.passed]}] {c.target}: {c.detail}" for c in checks)
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """argparse type: ``I/N`` with ``0 <= I < N``."""
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N (e.g. 0/2), got {text!r}") from None
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"need 0 <= I < N in I/N, got {text!r}")
+    return i, n
+
+
+def merge_shards(paths: Sequence[str | Path]) -> tuple[EvalResult, list[TargetCheck], list[str]]:
+    """The records of ``--shard`` runs' ``--out-json`` files as one result, the usage checks
+    they made (one per shard, on its own segments) and the segment names. ``ValueError`` when a
+    file is not such a file, a segment appears twice or the shards' settings differ."""
+    parts, usage, names, settings = [], [], [], None
+    for path in paths:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            result = EvalResult.from_json(json.dumps(data))
+            these = [s["name"] for s in data["segments"]]
+            mine = {k: v for k, v in data["settings"].items() if k not in _PER_SHARD}
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}: not a quality.py --out-json file ({err})") from None
+        if settings is not None and mine != settings:
+            raise ValueError(f"{path}: settings differ from the first file's: {mine} vs {settings}")
+        settings = mine
+        twice = set(these) & set(names)
+        if twice:
+            raise ValueError(f"{path}: segments already in an earlier file: {sorted(twice)[:3]}")
+        names += these
+        parts.append(result)
+        for c in data.get("targets", []):
+            if "of its codes" in c["target"]:
+                usage.append(TargetCheck(f"{c['target']} ({path})", c["passed"], c["detail"]))
+    return merge_results(parts), usage, names
+
+
+#: ``--out-json`` settings that differ between the shards of one run.
+_PER_SHARD = ("shard", "seconds", "elapsed_s")
+
+
+def _report(
+    result: EvalResult,
+    checks: list[TargetCheck],
+    bd_rates: Mapping[str, float],
+) -> tuple[str, str]:
+    """Print the table, the BD-rates and the targets; returns ``(table, bd lines)``."""
+    table = markdown_table(result)
+    print(table)
+    bd = bd_lines(bd_rates)
+    if bd:
+        print("\n" + bd)
+    if checks:
+        print("\nTargets (issue #9):\n" + _format_checks(checks))
+    return table, bd
+
+
+def _merge_main(args: argparse.Namespace) -> int:
+    try:
+        result, usage, names = merge_shards(args.merge)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    has_model = MODEL_NAME in result.codecs()
+    checks = (check_targets(result) + usage) if has_model else []
+    _report(result, checks, model_bd_rates(result))
+    print(f"\n{len(names)} segments from {len(args.merge)} files", file=sys.stderr)
+    if args.out_json:
+        data = result.to_dict()
+        data["segments"] = [{"name": n} for n in names]
+        data["targets"] = [asdict(c) for c in checks]
+        data["merged_from"] = [str(p) for p in args.merge]
+        Path(args.out_json).write_text(
+            json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        )
+    return 0
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="benchmarks/quality.py",
@@ -268,6 +349,22 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--gap", type=float, default=0.1, help="silence between clips, seconds")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N segments only")
     p.add_argument("--every", type=int, default=1, help="evaluate every M-th segment only")
+    p.add_argument(
+        "--shard",
+        type=_shard,
+        default=None,
+        metavar="I/N",
+        help="evaluate the I-th of N interleaved parts of the segments (0 <= I < N; after "
+        "--limit and --every), e.g. one process per core; --merge joins their --out-json files",
+    )
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="join the --out-json files of --shard runs (disjoint segments, same settings) and "
+        "report them as one run; nothing is coded",
+    )
     p.add_argument("--out-md", default=None, help="write the Markdown table here")
     p.add_argument("--out-json", default=None, help="write all results here")
     p.add_argument("--plot", default=None, help="write PESQ-WB against actual kbps here (PNG)")
@@ -349,6 +446,8 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
     """Run the benchmark; returns 0 on success, 1 when a model cannot be loaded or a run fails,
     2 on bad input. ``codec`` / ``twin`` objects replace ``--model`` / ``--twin`` (tests)."""
     args = _parse(argv)
+    if args.merge:
+        return _merge_main(args)
     try:
         baselines, skipped = _baselines(args.baselines)
     except ValueError as err:
@@ -403,6 +502,13 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.shard is not None:
+        index, count = args.shard
+        plans = plans[index::count]
+        segments = {s.name: segments[s.name] for s in plans}
+        if not plans:
+            print(f"error: shard {index}/{count} holds no segment", file=sys.stderr)
+            return 2
     seconds = sum(s.seconds for s in plans)
     print(
         f"{len(plans)} segments, {seconds / 60:.1f} min of audio at {sr} Hz "
@@ -438,17 +544,11 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
     result.skipped.update(skipped)
     elapsed = time.perf_counter() - t0
 
-    table = markdown_table(result)
-    print(table)
     checks = check_targets(result) if codec is not None else []
     if codec is not None:
         checks.append(usage_check(codec, list(segments.values())))
     bd_rates = model_bd_rates(result)
-    bd = bd_lines(bd_rates)
-    if bd:
-        print("\n" + bd)
-    if checks:
-        print("\nTargets (issue #9):\n" + _format_checks(checks))
+    table, bd = _report(result, checks, bd_rates)
     print(f"\n{elapsed:.0f} s for {len(result.records)} coded segments", file=sys.stderr)
     if args.out_md:
         note = (
@@ -470,6 +570,12 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
             "segment_seconds": args.segment_seconds,
             "gap": args.gap,
             "limit": args.limit,
+            "every": args.every,
+            "kbps": list(args.kbps),
+            "refine": args.refine,
+            "refine_stoi_weight": args.refine_stoi_weight,
+            "cbr": args.cbr,
+            "shard": None if args.shard is None else f"{args.shard[0]}/{args.shard[1]}",
             "seconds": seconds,
             "elapsed_s": elapsed,
         }

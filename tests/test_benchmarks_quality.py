@@ -344,3 +344,54 @@ def test_refine_stoi_weight_option(bench, corpus: Path, capsys) -> None:
         capsys.readouterr()
         assert q.main(argv[:-2] + [bad, "--no-progress"], codec=Refinable(30.0)) == 2
         assert "stoi_weight must be a finite number >= 0" in capsys.readouterr().err
+
+
+def test_shards_merge_into_the_whole_run(bench, corpus: Path, tmp_path: Path, capsys) -> None:
+    """``--shard I/N`` runs code interleaved, disjoint parts of the segments; ``--merge`` of
+    their JSON files reports exactly the records of the unsharded run. Overlapping parts,
+    mismatched settings, bad files and bad ``I/N`` are refused."""
+    _, q = bench
+    base = ["--data", str(corpus), "--baselines", "none", "--segment-seconds", "2", "--limit", "3"]
+    base += ["--no-progress"]
+    whole, parts = tmp_path / "whole.json", [tmp_path / f"p{i}.json" for i in range(2)]
+    assert q.main(base + ["--out-json", str(whole)], codec=_StandIn(30.0)) == 0
+    for i, part in enumerate(parts):
+        assert q.main(base + ["--shard", f"{i}/2", "--out-json", str(part)], codec=_StandIn(30.0)) == 0
+    names = [[s["name"] for s in json.loads(p.read_text())["segments"]] for p in parts]
+    everything = [s["name"] for s in json.loads(whole.read_text())["segments"]]
+    assert names == [everything[0::2], everything[1::2]] and all(names)
+    capsys.readouterr()
+    merged = tmp_path / "merged.json"
+    assert q.main(["--merge", str(parts[0]), str(parts[1]), "--out-json", str(merged)]) == 0
+    out = capsys.readouterr().out
+    assert "| cplxcodec |" in out and "Targets (issue #9)" in out
+
+    def records(path: Path) -> list:
+        return sorted(
+            (r["item"], r["kbps"], r["actual_kbps"], sorted(r["metrics"].items()))
+            for r in json.loads(path.read_text())["records"]
+        )
+
+    assert records(merged) == records(whole)
+    agg_m, agg_w = (json.loads(p.read_text())["aggregate"] for p in (merged, whole))
+    assert agg_m.keys() == agg_w.keys()
+    for codec, rows in agg_w.items():  # means summed in another order: equal to rounding
+        for k, row in rows.items():
+            assert agg_m[codec][k] == pytest.approx(row, rel=1e-12)
+    # the same part twice, a part of another run, a file that is not a result
+    assert q.main(["--merge", str(parts[0]), str(parts[0])]) == 2
+    assert "already in an earlier file" in capsys.readouterr().err
+    assert q.main(base + ["--shard", "1/2", "--every", "2", "--out-json", str(parts[1])],
+                  codec=_StandIn(30.0)) == 0  # fmt: skip
+    capsys.readouterr()
+    assert q.main(["--merge", str(parts[0]), str(parts[1])]) == 2
+    assert "settings differ" in capsys.readouterr().err
+    (tmp_path / "junk.json").write_text("{}")
+    assert q.main(["--merge", str(tmp_path / "junk.json")]) == 2
+    assert "not a quality.py --out-json file" in capsys.readouterr().err
+    for bad in ("2/2", "x", "1"):
+        with pytest.raises(SystemExit):
+            q.main(base + ["--shard", bad], codec=_StandIn(30.0))
+        assert "I/N" in capsys.readouterr().err
+    assert q.main(base + ["--limit", "1", "--shard", "1/2"], codec=_StandIn(30.0)) == 2
+    assert "holds no segment" in capsys.readouterr().err
