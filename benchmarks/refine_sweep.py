@@ -1,17 +1,18 @@
 """Quality against analysis-by-synthesis refinement iterations (:mod:`cplxcodec.models.refine`).
 
 On the dev segments of ``benchmarks/quality.py`` (same plan, ``benchmarks/_segments.py``), each
-segment is encoded at each ``--kbps`` with the default beam search, then refined for the largest
-of ``--iterations``; refinement's callback gives the best codes after every smaller count on the
-way (the search does not depend on the count, so these are exactly the codes a shorter run
-returns). Every count's codes are decoded and scored (PESQ-WB, STOI, SI-SDR, mel distance; means
+segment is encoded at each ``--kbps`` with the default beam search, then refined for each of
+``--iterations`` (the step size is annealed over each run, so every count is a run of its own;
+with ``--no-anneal`` the search does not depend on the count, and refinement's callback gives,
+from one run of the largest, exactly the codes every shorter run returns). Every count's codes are decoded and scored (PESQ-WB, STOI, SI-SDR, mel distance; means
 over the segments) and the time per iteration is printed. Count ``0`` is the beam search alone.
 
 Decoding is one pass over the whole segment (not the chunked file path: on ≤ 30 s segments they
 are the same codes).
 
 Run: ``python benchmarks/refine_sweep.py --model speech16k --data data/speech/dev.csv --every 8
---iterations 0 10 20 40 80`` (``--lr`` for the step size; ``--vbr`` for variable stage
+--iterations 0 10 20 40 80`` (``--lr`` for the step size; ``--no-anneal`` for a constant one,
+whose single run of the largest count traces every shorter one; ``--vbr`` for variable stage
 allocation, at the nominal stage count since there is no file here; ``--out-md FILE``).
 """
 
@@ -42,13 +43,18 @@ def sweep(
     progress: bool = True,
     vbr: bool = False,
     stoi_weight: float | None = None,
+    anneal: bool | None = None,
 ) -> tuple[dict[tuple[float, int], dict[str, float]], float]:
     """Mean metrics per ``(kbps, iterations)`` and the mean wall seconds per iteration per
     second of audio; ``vbr``: codes with variable stage allocation at the nominal stage count
-    (what refinement then keeps), instead of constant-rate codes."""
+    (what refinement then keeps), instead of constant-rate codes; ``anneal``: the step-size
+    schedule (``None``: ``REFINE_ANNEAL``). Annealed runs depend on their length, so every
+    count is a run of its own (slower); otherwise one run of the largest count traces all."""
     from tqdm.auto import tqdm
 
-    from cplxcodec.models.refine import REFINE_LR, refine_codes
+    from cplxcodec.models.refine import REFINE_ANNEAL, REFINE_LR, refine_codes
+
+    annealed = REFINE_ANNEAL if anneal is None else bool(anneal)
 
     model = model.eval()
     sr = model.sample_rate
@@ -64,18 +70,21 @@ def sweep(
             codes = model.encode(wav, k, vbr=True) if vbr else model.encode(wav, k)
             kept = {0: codes}
 
-            def keep(_item: int, done: int, _loss: float, best: torch.Tensor, kept=kept) -> None:
-                if done in wanted:
-                    kept[done] = best
+            # not annealed: one run traces every shorter one; annealed: one run per count
+            runs = [longest] if not annealed else [i for i in counts if i]
+            for n in runs if longest else []:
 
-            if longest:
+                def keep(_i: int, done: int, _loss: float, best: torch.Tensor, kept=kept, n=n):
+                    if done in wanted and (not annealed or done == n):
+                        kept[done] = best
+
                 t0 = time.perf_counter()
                 refine_codes(
-                    model, wav, codes, longest, lr=lr or REFINE_LR, callback=keep,
-                    beam=ENCODE_BEAM, stoi_weight=stoi_weight,
+                    model, wav, codes, n, lr=lr or REFINE_LR, callback=keep, beam=ENCODE_BEAM,
+                    stoi_weight=stoi_weight, anneal=annealed,
                 )  # fmt: skip
                 spent += time.perf_counter() - t0
-                audio += x.shape[-1] / sr * longest
+                audio += x.shape[-1] / sr * n
             with torch.no_grad():
                 for i in counts:
                     y = model.decode(kept[i], wav.shape[-1])[0, 0].numpy()
@@ -119,6 +128,11 @@ def main(argv: Sequence[str] | None = None, *, model: Any = None) -> int:
         default=None,
         help="weight of the refinement loss's 1 - STOI term (default: REFINE_STOI_WEIGHT)",
     )
+    p.add_argument(
+        "--no-anneal",
+        action="store_true",
+        help="constant step size (default: REFINE_ANNEAL; annealed, every count is its own run)",
+    )
     p.add_argument("--limit", type=int, default=None, help="first N segments only")
     p.add_argument("--every", type=int, default=1, help="every M-th segment")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
@@ -150,6 +164,7 @@ def main(argv: Sequence[str] | None = None, *, model: Any = None) -> int:
         not a.no_progress,
         a.vbr,
         a.stoi_weight,
+        anneal=False if a.no_anneal else None,
     )
     table = sweep_table(result)
     print(table)

@@ -16,7 +16,8 @@ the encoder's output). Each iteration
    :mod:`cplxcodec.losses.intelligibility`),
 3. keeps the codes if that loss is the lowest so far, and
 4. moves ``t`` by one Adam step along the gradient of the loss at ``q``, passed straight through
-   the quantizer (``q = t + (q - t).detach()``).
+   the quantizer (``q = t + (q - t).detach()``); the step size is annealed from ``lr`` to 0 over
+   the run along a half cosine (:data:`REFINE_ANNEAL`).
 
 The first iteration scores the search's own codes, so refinement never returns codes with a
 higher loss than it was given. Only the encoder changes: the codes are ordinary codes, every
@@ -32,6 +33,7 @@ another CPU or thread count.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -46,6 +48,7 @@ __all__ = [
     "REFINE_LR",
     "REFINE_ITERATIONS",
     "REFINE_STOI_WEIGHT",
+    "REFINE_ANNEAL",
     "refine_codes",
     "check_refine",
     "RefinementLoss",
@@ -62,6 +65,18 @@ REFINE_ITERATIONS = 40
 #: 3.872 / 0.957, weight 1 3.870 / 0.969, weight 2 3.838 / 0.971; at step 0.01 weight 10 gives
 #: 3.706 / 0.972 and 100 3.598 / 0.972 (STOI is cheap to raise, PESQ-WB pays beyond weight ~1).
 REFINE_STOI_WEIGHT = 1.0
+#: Anneal the step size over the run (session 23): the step after iteration ``i`` of ``n`` is
+#: ``lr · (1 + cos(π i / n)) / 2``, large steps first, small ones near the end, where a fixed
+#: step keeps jumping between codes of similar loss.
+REFINE_ANNEAL = True
+
+
+def step_size(lr: float, iteration: int, iterations: int, anneal: bool) -> float:
+    """The relative step size after ``iteration`` (0-based) of ``iterations`` (see
+    :data:`REFINE_ANNEAL`)."""
+    if not anneal:
+        return lr
+    return lr * 0.5 * (1.0 + math.cos(math.pi * iteration / iterations))
 
 
 def _stoi_weight(stoi_weight: float | None) -> float:
@@ -150,6 +165,7 @@ def refine_codes(
     beam: int = 1,
     lr: float = REFINE_LR,
     stoi_weight: float | None = None,
+    anneal: bool | None = None,
     progress: bool = False,
     callback: Callable[[int, int, float, Tensor], None] | None = None,
 ) -> Tensor:
@@ -167,18 +183,22 @@ def refine_codes(
         lr: Adam step size relative to the mean magnitude of the encoder's latent.
         stoi_weight: weight of the loss's intelligibility term (``None``:
             :data:`REFINE_STOI_WEIGHT`; see :class:`RefinementLoss`).
+        anneal: step size annealed over the run (``None``: :data:`REFINE_ANNEAL`; see
+            :func:`step_size`); ``False`` keeps it at ``lr``.
         progress: show a progress bar over the iterations.
         callback: called after every iteration as ``callback(item, done, best_loss, best_codes)``
             (batch index, iterations done, the lowest loss so far and its ``(1, K, N)`` codes).
-            The search is the same whatever the count, so ``best_codes`` after ``done``
-            iterations are what ``refine_codes(..., done)`` returns: one long run traces every
-            shorter one (``benchmarks/refine_sweep.py``).
+            Without annealing the search is the same whatever the count, so ``best_codes``
+            after ``done`` iterations are what ``refine_codes(..., done)`` returns: one long
+            run traces every shorter one. Annealed, the steps depend on the count, and a
+            shorter run differs (``benchmarks/refine_sweep.py`` runs each count).
 
     Returns:
         ``(B, K, N)`` int64 codes whose decoded audio has a refinement loss
         (:class:`RefinementLoss`) no higher than that of ``codes``, item by item.
     """
     check_refine(iterations, lr, stoi_weight)
+    anneal = REFINE_ANNEAL if anneal is None else bool(anneal)
     if codes.dim() != 3 or wav.dim() != 3 or codes.shape[0] != wav.shape[0]:
         raise ValueError(
             f"refine_codes expects wav (B, 1, T) and codes (B, K, N), got {tuple(wav.shape)} "
@@ -235,6 +255,8 @@ def refine_codes(
                     break  # the last step's target would never be scored
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                for group in opt.param_groups:
+                    group["lr"] = step_size(lr, it, iterations, anneal) * scale
                 opt.step()
     bar.close()
     return out

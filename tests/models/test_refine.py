@@ -187,7 +187,8 @@ def test_demo_codes_the_sample_with_and_without_refinement(tmp_path, capsys) -> 
 
 
 def test_refine_sweep_traces_every_shorter_run(tiny, monkeypatch, tmp_path, capsys) -> None:
-    """One long run's callback gives exactly the codes of each shorter run."""
+    """Without annealing, one long run's callback gives exactly the codes of each shorter run;
+    the sweep runs both ways."""
     seen = {}
 
     def record(item, done, loss, best):
@@ -196,9 +197,10 @@ def test_refine_sweep_traces_every_shorter_run(tiny, monkeypatch, tmp_path, caps
     wav = _wave(0.4, seed=11)
     with one_torch_thread():
         codes = tiny.encode(wav, 6, beam=1)
-        refine_codes(tiny, wav, codes, 5, beam=1, callback=record)
+        refine_codes(tiny, wav, codes, 5, beam=1, callback=record, anneal=False)
         for n in (1, 3, 5):
-            assert torch.equal(refine_codes(tiny, wav, codes, n, beam=1), seen[n][1])
+            shorter = refine_codes(tiny, wav, codes, n, beam=1, anneal=False)
+            assert torch.equal(shorter, seen[n][1])
     assert sorted(seen) == [1, 2, 3, 4, 5]
     losses = [seen[i][0] for i in range(1, 6)]
     assert losses == sorted(losses, reverse=True)  # best so far never rises
@@ -223,6 +225,13 @@ def test_refine_sweep_traces_every_shorter_run(tiny, monkeypatch, tmp_path, caps
             ["--data", str(csv), "--kbps", "6", "--iterations", "0", "2", "--no-progress", "--vbr"],
             model=tiny,
         )
+    assert rc == 0 and "| 6 | 2 |" in capsys.readouterr().out
+    with one_torch_thread():
+        rc = sweep.main(
+            ["--data", str(csv), "--kbps", "6", "--iterations", "0", "2", "--no-progress",
+             "--no-anneal"],
+            model=tiny,
+        )  # fmt: skip
     assert rc == 0 and "| 6 | 2 |" in capsys.readouterr().out
 
 
@@ -283,3 +292,25 @@ def test_the_intelligibility_weight_reaches_refinement_through_every_entry_point
             with pytest.raises(ValueError, match="stoi_weight"):
                 tiny.compress(x, 16000, 6, refine=1, stoi_weight=bad, progress=False)
         assert len(weights) == n  # refused before any refinement
+
+
+def test_annealed_steps_follow_a_half_cosine_and_never_lose(tiny) -> None:
+    """The annealed step starts at ``lr`` and falls to ~0 along a half cosine; annealed runs
+    still never return codes worse (by the loss) than the search's, differ from constant-step
+    runs, and are deterministic."""
+    from cplxcodec.models.refine import REFINE_ANNEAL, step_size
+
+    assert REFINE_ANNEAL is True
+    steps = [step_size(0.02, i, 10, True) for i in range(10)]
+    assert steps[0] == pytest.approx(0.02) and steps[5] == pytest.approx(0.01)
+    assert all(a > b for a, b in zip(steps, steps[1:])) and steps[-1] < 0.001
+    assert step_size(0.02, 7, 10, False) == 0.02
+    wav = _wave(0.5, seed=3)
+    with one_torch_thread():
+        codes = tiny.encode(wav, 6, beam=2)
+        annealed = refine_codes(tiny, wav, codes, 6, beam=2)
+        again = refine_codes(tiny, wav, codes, 6, beam=2, anneal=True)
+        constant = refine_codes(tiny, wav, codes, 6, beam=2, anneal=False)
+        assert _loss(tiny, wav, annealed) <= _loss(tiny, wav, codes)
+    assert torch.equal(annealed, again)
+    assert not torch.equal(annealed, constant)
