@@ -362,9 +362,23 @@ def test_shards_merge_into_the_whole_run(bench, corpus: Path, tmp_path: Path, ca
     assert names == [everything[0::2], everything[1::2]] and all(names)
     capsys.readouterr()
     merged = tmp_path / "merged.json"
-    assert q.main(["--merge", str(parts[0]), str(parts[1]), "--out-json", str(merged)]) == 0
+    md = tmp_path / "merged.md"
+    argv = ["--merge", str(parts[0]), str(parts[1]), "--out-json", str(merged), "--out-md", str(md)]
+    assert q.main(argv) == 0
+    assert "| cplxcodec |" in md.read_text() and "Targets (issue #9)" in md.read_text()
     out = capsys.readouterr().out
     assert "| cplxcodec |" in out and "Targets (issue #9)" in out
+    # the usage check is redone over all segments, with the model the settings name (the
+    # bundled one here: the stand-ins replaced it in the runs, not in their settings)
+    assert "every stage uses >= 90% of its codes: min" in out
+    moved = []
+    for i, part in enumerate(parts):
+        data = json.loads(part.read_text())
+        data["settings"]["data"] = str(tmp_path / "gone.csv")
+        moved.append(tmp_path / f"moved{i}.json")
+        moved[-1].write_text(json.dumps(data))
+    assert q.main(["--merge", *map(str, moved)]) == 0
+    assert "[----] every stage uses >= 90% of its codes: not checked" in capsys.readouterr().out
 
     def records(path: Path) -> list:
         return sorted(

@@ -67,7 +67,10 @@ REFINE_ITERATIONS = 40
 REFINE_STOI_WEIGHT = 1.0
 #: Anneal the step size over the run (session 23): the step after iteration ``i`` of ``n`` is
 #: ``lr · (1 + cos(π i / n)) / 2``, large steps first, small ones near the end, where a fixed
-#: step keeps jumping between codes of similar loss.
+#: step keeps jumping between codes of similar loss. On 7 dev segments, 80 iterations, PESQ-WB /
+#: STOI: 6 kbps 3.222 / 0.943 fixed, 3.296 / 0.945 annealed (3.249 annealed to half the step
+#: only; a fixed step needs 160 iterations for 3.267); 12 kbps 3.914 / 0.970 fixed, 3.895 /
+#: 0.971 annealed (within the segments' noise; SI-SDR and mel distance a little better).
 REFINE_ANNEAL = True
 
 
