@@ -50,6 +50,7 @@ __all__ = [
     "REFINE_STOI_WEIGHT",
     "REFINE_ANNEAL",
     "refine_codes",
+    "step_size",
     "check_refine",
     "RefinementLoss",
 ]
