@@ -260,8 +260,9 @@ def merge_shards(paths: Sequence[str | Path]) -> tuple[EvalResult, list[str], di
     parts, names, settings = [], [], None
     for path in paths:
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-            result = EvalResult.from_json(json.dumps(data))
+            text = Path(path).read_text(encoding="utf-8")
+            data = json.loads(text)
+            result = EvalResult.from_json(text)
             these = [s["name"] for s in data["segments"]]
             mine = {k: v for k, v in data["settings"].items() if k not in _PER_SHARD}
         except (OSError, ValueError, KeyError, TypeError) as err:
@@ -306,8 +307,11 @@ def _report(
     result: EvalResult,
     checks: list[TargetCheck],
     bd_rates: Mapping[str, float],
-) -> tuple[str, str]:
-    """Print the table, the BD-rates and the targets; returns ``(table, bd lines)``."""
+    out_md: str | None = None,
+    note: str = "",
+) -> None:
+    """Print the table, the BD-rates and the targets; also as Markdown, after ``note``, to
+    ``out_md`` when given."""
     table = markdown_table(result)
     print(table)
     bd = bd_lines(bd_rates)
@@ -315,7 +319,14 @@ def _report(
         print("\n" + bd)
     if checks:
         print("\nTargets (issue #9):\n" + _format_checks(checks))
-    return table, bd
+    if out_md:
+        extra = f"\n\n```\n{bd}\n```" if bd else ""
+        extra += f"\n\nTargets (issue #9):\n\n```\n{_format_checks(checks)}\n```" if checks else ""
+        Path(out_md).write_text(note + table + extra + "\n", encoding="utf-8")
+
+
+def _write_json(path: str, data: Mapping[str, Any]) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def _merge_main(args: argparse.Namespace) -> int:
@@ -326,22 +337,16 @@ def _merge_main(args: argparse.Namespace) -> int:
         return 2
     has_model = MODEL_NAME in result.codecs()
     checks = (check_targets(result) + [_pooled_usage(settings, names)]) if has_model else []
-    table, bd = _report(result, checks, model_bd_rates(result))
+    note = f"{len(names)} segments from {', '.join(map(str, args.merge))}.\n\n"
+    _report(result, checks, model_bd_rates(result), args.out_md, note)
     print(f"\n{len(names)} segments from {len(args.merge)} files", file=sys.stderr)
-    if args.out_md:
-        note = f"{len(names)} segments from {', '.join(map(str, args.merge))}.\n\n"
-        extra = f"\n\n```\n{bd}\n```" if bd else ""
-        extra += f"\n\nTargets (issue #9):\n\n```\n{_format_checks(checks)}\n```" if checks else ""
-        Path(args.out_md).write_text(note + table + extra + "\n", encoding="utf-8")
     if args.out_json:
         data = result.to_dict()
         data["segments"] = [{"name": n} for n in names]
         data["targets"] = [asdict(c) for c in checks]
         data["settings"] = dict(settings)
         data["merged_from"] = [str(p) for p in args.merge]
-        Path(args.out_json).write_text(
-            json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8"
-        )
+        _write_json(args.out_json, data)
     return 0
 
 
@@ -572,19 +577,15 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
     if codec is not None:
         checks.append(usage_check(codec, list(segments.values())))
     bd_rates = model_bd_rates(result)
-    table, bd = _report(result, checks, bd_rates)
+    note = (
+        f"{len(plans)} segments of ~{args.segment_seconds:g} s ({seconds / 60:.1f} min) "
+        f"from {args.data}; means per codec and requested bitrate.\n\n"
+    )
+    if result.skipped:
+        note += "Skipped: " + "; ".join(f"{k} ({v})" for k, v in result.skipped.items())
+        note += ".\n\n"
+    _report(result, checks, bd_rates, args.out_md, note)
     print(f"\n{elapsed:.0f} s for {len(result.records)} coded segments", file=sys.stderr)
-    if args.out_md:
-        note = (
-            f"{len(plans)} segments of ~{args.segment_seconds:g} s ({seconds / 60:.1f} min) "
-            f"from {args.data}; means per codec and requested bitrate.\n\n"
-        )
-        if result.skipped:
-            note += "Skipped: " + "; ".join(f"{k} ({v})" for k, v in result.skipped.items())
-            note += ".\n\n"
-        extra = f"\n\n```\n{bd}\n```" if bd else ""
-        extra += f"\n\nTargets (issue #9):\n\n```\n{_format_checks(checks)}\n```" if checks else ""
-        Path(args.out_md).write_text(note + table + extra + "\n", encoding="utf-8")
     if args.out_json:
         data = result.to_dict()
         data["settings"] = {
@@ -606,9 +607,7 @@ def main(argv: Sequence[str] | None = None, *, codec: Any = None, twin: Any = No
         data["segments"] = [s.describe() for s in plans]
         data["targets"] = [asdict(c) for c in checks]
         data["bd_rate_pesq_wb"] = {a: v if math.isfinite(v) else None for a, v in bd_rates.items()}
-        Path(args.out_json).write_text(
-            json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8"
-        )
+        _write_json(args.out_json, data)
     if args.plot:  # last: the figures above are written even if plotting fails
         from cplxcodec.analysis.plots import rd_figure
 

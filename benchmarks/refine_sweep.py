@@ -4,8 +4,9 @@ On the dev segments of ``benchmarks/quality.py`` (same plan, ``benchmarks/_segme
 segment is encoded at each ``--kbps`` with the default beam search, then refined for each of
 ``--iterations`` (the step size is annealed over each run, so every count is a run of its own;
 with ``--no-anneal`` the search does not depend on the count, and refinement's callback gives,
-from one run of the largest, exactly the codes every shorter run returns). Every count's codes are decoded and scored (PESQ-WB, STOI, SI-SDR, mel distance; means
-over the segments) and the time per iteration is printed. Count ``0`` is the beam search alone.
+from one run of the largest, exactly the codes every shorter run returns). Every count's codes
+are decoded and scored (PESQ-WB, STOI, SI-SDR, mel distance; means over the segments) and the
+time per iteration is printed. Count ``0`` is the beam search alone.
 
 Decoding is one pass over the whole segment (not the chunked file path: on ≤ 30 s segments they
 are the same codes).
@@ -59,7 +60,7 @@ def sweep(
     model = model.eval()
     sr = model.sample_rate
     counts = sorted(set(int(i) for i in iterations))
-    longest, wanted = counts[-1], set(counts)
+    wanted = set(counts)
     rows: dict[tuple[float, int], list[dict[str, float]]] = {
         (k, i): [] for k in kbps for i in counts
     }
@@ -71,8 +72,7 @@ def sweep(
             kept = {0: codes}
 
             # not annealed: one run traces every shorter one; annealed: one run per count
-            runs = [longest] if not annealed else [i for i in counts if i]
-            for n in runs if longest else []:
+            for n in [i for i in (counts if annealed else counts[-1:]) if i]:
 
                 def keep(_i: int, done: int, _loss: float, best: torch.Tensor, kept=kept, n=n):
                     if done in wanted and (not annealed or done == n):

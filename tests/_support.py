@@ -8,6 +8,8 @@
   build files the library's own writer refuses to produce (lying lengths, damaged headers).
 - :func:`import_benchmark`: a script of ``benchmarks/`` imported as a module (with that folder on
   ``sys.path`` while it imports, so its own ``from _segments import ...`` lines resolve).
+- :func:`record_refinement_weights`: patches refinement's loss so that every instance records its
+  intelligibility weight (what ``stoi_weight`` options must reach).
 - :func:`one_torch_thread`: a context manager that runs its body with one intra-op torch thread
   and restores the previous count. The tests' small tensors do not gain from threads, and on a
   shared 2-core machine the OpenMP barriers of a two-thread pool make them several times (up to
@@ -29,7 +31,14 @@ import torch
 
 from cplxcodec.models import CodecConfig
 
-__all__ = ["tiny_config", "varint", "frame_container", "one_torch_thread", "import_benchmark"]
+__all__ = [
+    "tiny_config",
+    "varint",
+    "frame_container",
+    "one_torch_thread",
+    "import_benchmark",
+    "record_refinement_weights",
+]
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -51,6 +60,22 @@ def import_benchmark(name: str) -> ModuleType:
         return importlib.import_module(name)
     finally:
         sys.path.remove(str(BENCHMARKS))
+
+
+def record_refinement_weights(monkeypatch) -> list[float]:
+    """Replace :class:`cplxcodec.models.refine.RefinementLoss` (through ``monkeypatch``) by a
+    subclass that appends each instance's ``stoi_weight`` to the returned list."""
+    import cplxcodec.models.refine as refine_module
+
+    weights: list[float] = []
+
+    class Recording(refine_module.RefinementLoss):
+        def __init__(self, sample_rate, stoi_weight=None):
+            super().__init__(sample_rate, stoi_weight)
+            weights.append(self.stoi_weight)
+
+    monkeypatch.setattr(refine_module, "RefinementLoss", Recording)
+    return weights
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from _support import one_torch_thread, tiny_config
+from _support import one_torch_thread, record_refinement_weights, tiny_config
 
 from cplxcodec.audio import load_audio, save_audio
 from cplxcodec.bitstream import (
@@ -277,14 +277,7 @@ def test_refine_stoi_weight_option(tmp_path, model_file, monkeypatch, capsys):
     save_audio(tmp_path / "in.wav", x, 16000)
     wav, sr = load_audio(tmp_path / "in.wav")
     model = load_model(model_file)
-    weights = []
-
-    class Recording(refine_module.RefinementLoss):
-        def __init__(self, sample_rate, stoi_weight=None):
-            super().__init__(sample_rate, stoi_weight)
-            weights.append(self.stoi_weight)
-
-    monkeypatch.setattr(refine_module, "RefinementLoss", Recording)
+    weights = record_refinement_weights(monkeypatch)
     out = tmp_path / "w.cplx"
     assert encode(tmp_path / "in.wav", out, model_file, "--quiet", "--refine", "2",
                   "--refine-stoi-weight", "0.5") == 0  # fmt: skip

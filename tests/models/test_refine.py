@@ -262,14 +262,7 @@ def test_the_intelligibility_weight_reaches_refinement_through_every_entry_point
     each before any work, even when ``refine`` is 0."""
     import cplxcodec.models.refine as refine_module
 
-    weights = []
-
-    class Recording(refine_module.RefinementLoss):
-        def __init__(self, sample_rate, stoi_weight=None):
-            super().__init__(sample_rate, stoi_weight)
-            weights.append(self.stoi_weight)
-
-    monkeypatch.setattr(refine_module, "RefinementLoss", Recording)
+    weights = _support.record_refinement_weights(monkeypatch)
     wav = _wave(0.4, seed=13)
     x = wav[0, 0].numpy()
     with one_torch_thread():
