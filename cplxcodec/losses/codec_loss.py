@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 from torch import Tensor, nn
 
+from cplxcodec.losses.intelligibility import STOILoss
 from cplxcodec.losses.spectral import (
     ComplexSpectralLoss,
     MelLoss,
@@ -35,6 +36,22 @@ class LossWeights:
     complex_spec: float = 30.0
     time_l1: float = 10.0
     commit: float = 0.25
+    #: ``1 - STOI`` through the differentiable STOI (:class:`~cplxcodec.losses.STOILoss`,
+    #: lenient: a clip too short or too silent for one 384 ms window adds a constant). Off in
+    #: the training recipes; the encoder's refinement (:mod:`cplxcodec.models.refine`) uses it
+    #: with weight 1, and so can a fine-tune towards that loss (``configs/speech16k-finetune.yaml``).
+    stoi: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not 0 <= value < float("inf")
+            ):
+                raise ValueError(
+                    f"loss weight {name!r} must be a finite number >= 0, got {value!r}"
+                )
 
 
 @dataclass
@@ -46,7 +63,8 @@ class LossOutput:
 
 
 class CodecLoss(nn.Module):
-    """Multi-resolution STFT (auraloss) + mel + complex spectral + time L1 + commitment.
+    """Multi-resolution STFT (auraloss) + mel + complex spectral + time L1 + commitment, and
+    ``1 - STOI`` where its weight is set (its term is then logged as ``stoi``).
 
     Args:
         sample_rate: audio rate (sets the mel filterbanks).
@@ -67,6 +85,7 @@ class CodecLoss(nn.Module):
         self.mrstft = MultiResolutionSTFTLoss(fft_sizes)
         self.mel = MelLoss(sample_rate)
         self.complex_spec = ComplexSpectralLoss()
+        self.stoi = STOILoss(sample_rate, lenient=True) if self.weights.stoi > 0 else None
 
     def forward(
         self, wav: Tensor, wav_hat: Tensor, spec: Tensor, spec_hat: Tensor, commit: Tensor
@@ -79,6 +98,8 @@ class CodecLoss(nn.Module):
             "time_l1": time_l1(wav, wav_hat),
             "commit": commit,
         }
+        if self.stoi is not None:
+            terms["stoi"] = self.stoi(wav, wav_hat)
         w = asdict(self.weights)
         total = sum(w[k] * v for k, v in terms.items())
         return LossOutput(total=total, terms=terms)

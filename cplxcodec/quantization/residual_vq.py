@@ -126,6 +126,11 @@ class ResidualVQ(nn.Module):
                     f"got {list(dropout_stages)}"
                 )
         self.dropout_stages = dropout_stages
+        #: Codebooks fixed in training mode: no k-means initialisation, EMA updates or dead-code
+        #: restarts (quantizer dropout still applies). Set for fine-tuning a trained model's
+        #: encoder or decoder around its codes (``CodecModule(freeze=["quantizer"])``). Not
+        #: saved with the weights.
+        self.frozen = False
         self.dim = dim
         self.n_stages = n_stages
         self.codebook_size = codebook_size
@@ -228,8 +233,8 @@ class ResidualVQ(nn.Module):
     def forward(self, z: Tensor, n_stages: int | None = None) -> QuantizerOutput:
         """Quantize ``z`` ``(B, D, N)`` complex64 with the first ``n_stages`` stages (default all).
 
-        In training mode: initialises, updates codebooks and applies quantizer dropout. In eval
-        mode: a pure function of ``z`` and the buffers, equal to ``decode(encode(z, n_stages))``.
+        In training mode: initialises, updates codebooks (unless :attr:`frozen`) and applies
+        quantizer dropout. In eval mode: a pure function of ``z`` and the buffers, equal to ``decode(encode(z, n_stages))``.
         """
         self._check_latent(z)
         k_used = self._stages_used(n_stages)
@@ -237,7 +242,8 @@ class ResidualVQ(nn.Module):
         rows = latent_to_rows(z.detach())  # (M, 2D), M = B*N
         m = rows.shape[0]
         training = self.training
-        if training:
+        updating = training and not self.frozen
+        if updating:
             self._initialize(rows, k_used)
             n_active = self._sample_active(batch, k_used, z.device)
         else:
@@ -262,13 +268,14 @@ class ResidualVQ(nn.Module):
                     q = torch.where(active.unsqueeze(1), q, torch.zeros_like(q))
                     used_idx = idx[active]
                     codes[k] = torch.where(active, idx, torch.full_like(idx, -1))
-                    pool = residual[active] if bool(active.any()) else residual
-                    stage.update(residual[active], used_idx, pool)
+                    if updating:
+                        pool = residual[active] if bool(active.any()) else residual
+                        stage.update(residual[active], used_idx, pool)
                 else:
                     active = None
                     used_idx = idx
                     codes[k] = idx
-                    if training:
+                    if updating:
                         stage.update(residual, idx, residual)
                 residual = residual - q
                 total = total + q

@@ -54,9 +54,11 @@ from cplxcodec.losses import CodecLoss, LossWeights
 from cplxcodec.models import CodecConfig, ComplexCodec, get_config
 from cplxcodec.optim import CAdam, CAdamW, complex_param_groups
 
-__all__ = ["CodecModule", "anneal_factor", "build_codec_config", "warmup_cosine"]
+__all__ = ["CodecModule", "FREEZABLE", "anneal_factor", "build_codec_config", "warmup_cosine"]
 
 _OPTIMIZERS = ("cadam", "cadamw", "adam")
+#: the parts of a codec that ``CodecModule(freeze=...)`` can leave untrained
+FREEZABLE = ("encoder", "decoder", "quantizer")
 _RNG_KEY = "cplxcodec_rng"
 _INFO_KEY = "cplxcodec_train_info"
 
@@ -75,6 +77,26 @@ def build_codec_config(model: str, overrides: dict[str, Any] | None = None) -> C
         d.update(overrides)
         cfg = CodecConfig.from_dict(d)
     return cfg
+
+
+def _load_weights(codec: ComplexCodec, source: str) -> None:
+    """Copy the weights and buffers of model ``source`` (name or file) into ``codec``; clear
+    errors for a missing model or a different architecture."""
+    from cplxcodec.models import load_model
+
+    try:
+        donor = load_model(source)
+    except (KeyError, OSError, ValueError) as err:
+        raise ValueError(f"init_from: cannot load model {source!r}: {err}") from err
+    mine, theirs = codec.config.to_dict(), donor.config.to_dict()
+    differ = sorted(k for k in mine if k != "name" and mine[k] != theirs.get(k))
+    if differ:
+        details = ", ".join(f"{k}: {theirs.get(k)!r} there, {mine[k]!r} here" for k in differ)
+        raise ValueError(
+            f"init_from: model {source!r} has another config ({details}); set model_overrides "
+            "to match it"
+        )
+    codec.load_state_dict(donor.state_dict())
 
 
 def warmup_cosine(step: int, warmup_steps: int, max_steps: int, min_ratio: float) -> float:
@@ -117,6 +139,15 @@ class CodecModule(pl.LightningModule):
         media_every_n_val: log audio and spectrogram/phase images of the first validation batch
             every this many validation runs (``0``: never; TensorBoard logger only).
         media_clips: clips per media log.
+        init_from: start from the weights and codebooks of this model (a name such as
+            ``"speech16k"`` for the bundled one, or a model file; :func:`~cplxcodec.models.
+            load_model`) instead of a fresh initialisation; its config must equal ``model``
+            with ``model_overrides`` (e.g. ``n_stages: 16`` for the bundle). Fine-tuning:
+            ``configs/speech16k-finetune.yaml``. A resumed run loads it and then the checkpoint.
+        freeze: parts of the codec left as they are, from ``"encoder"``, ``"decoder"``,
+            ``"quantizer"``: their parameters get no gradients and no optimizer state, and a
+            frozen quantizer's codebooks are not updated (its dropout still applies), so the
+            codes of a frozen encoder and quantizer stay those of ``init_from``.
     """
 
     def __init__(
@@ -139,6 +170,8 @@ class CodecModule(pl.LightningModule):
         val_metrics_clips: int = 4,
         media_every_n_val: int = 4,
         media_clips: int = 2,
+        init_from: str | None = None,
+        freeze: list[str] | None = None,
     ) -> None:
         super().__init__()
         if optimizer not in _OPTIMIZERS:
@@ -152,10 +185,28 @@ class CodecModule(pl.LightningModule):
                 f"need decay_start >= 0 (or None) and decay_steps >= 1, got {decay_start}, "
                 f"{decay_steps}"
             )
+        frozen = list(freeze or [])
+        unknown = sorted(set(frozen) - set(FREEZABLE))
+        if unknown:
+            raise ValueError(f"freeze: unknown part(s) {unknown}; known: {list(FREEZABLE)}")
+        if set(frozen) >= set(FREEZABLE):
+            raise ValueError(f"freeze: {frozen} leaves nothing to train")
         self.save_hyperparameters()
         self.automatic_optimization = False
         cfg = build_codec_config(model, model_overrides)
         self.codec = ComplexCodec(cfg)
+        if init_from is not None:
+            _load_weights(self.codec, init_from)
+        for part in frozen:
+            for p in getattr(self.codec, part).parameters():
+                p.requires_grad_(False)
+        if "quantizer" in frozen:
+            if not bool(self.codec.quantizer.initialized.all()):
+                raise ValueError(
+                    "freeze: ['quantizer'] needs trained codebooks (give init_from): this "
+                    "model's are not initialised"
+                )
+            self.codec.quantizer.frozen = True
         self.loss = CodecLoss(cfg.sample_rate, LossWeights(**(loss_weights or {})))
         if val_kbps is None:
             supported = cfg.supported_kbps

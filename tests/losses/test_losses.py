@@ -158,9 +158,34 @@ def test_loss_weights_from_dict_and_defaults() -> None:
     loss = CodecLoss(16000, weights={"mel": 3.0, "time_l1": 0.0})
     assert isinstance(loss.weights, LossWeights)
     assert loss.weights.mel == 3.0 and loss.weights.time_l1 == 0.0
-    assert set(asdict(LossWeights())) == set(TERMS)
+    assert set(asdict(LossWeights())) == set(TERMS) | {"stoi"}
     with pytest.raises(TypeError, match="unexpected keyword"):
         CodecLoss(16000, weights={"gan": 1.0})
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "1", True])
+def test_loss_weights_refuse_negative_or_non_numbers(bad) -> None:
+    with pytest.raises(ValueError, match="loss weight 'mel'"):
+        LossWeights(mel=bad)
+
+
+def test_stoi_term_only_when_weighted(pair) -> None:
+    """The 1 - STOI term is off by default (no term, no module) and, weighted, adds
+    weight x (1 - STOI) to the total: 0 for identical audio, positive for a degraded copy."""
+    x, _ = pair
+    spec = _spec()
+    zero = torch.tensor(0.0)
+    plain = CodecLoss(16000)
+    assert plain.stoi is None
+    assert "stoi" not in plain(x, x.clone(), spec, spec.clone(), zero).terms
+    weighted = CodecLoss(16000, weights={"stoi": 2.0})
+    same = weighted(x, x.clone(), spec, spec.clone(), zero)
+    assert float(same.terms["stoi"]) == pytest.approx(0.0, abs=1e-5)
+    noisy = x + 0.3 * x.std() * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    a = plain(x, noisy, spec, spec.clone(), zero)
+    b = weighted(x, noisy, spec, spec.clone(), zero)
+    assert float(b.terms["stoi"]) > 0.01
+    torch.testing.assert_close(b.total, a.total + 2.0 * b.terms["stoi"])
 
 
 def test_codec_loss_terms_are_zero_for_identical_inputs(pair) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from cplxcodec.training.cli import train_main
@@ -14,7 +15,12 @@ CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"
 
 
 def test_there_are_configs() -> None:
-    assert {p.stem for p in CONFIGS} >= {"speech16k", "speech16k-real", "speech16k-scratch"}
+    assert {p.stem for p in CONFIGS} >= {
+        "speech16k",
+        "speech16k-real",
+        "speech16k-scratch",
+        "speech16k-finetune",
+    }
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -57,3 +63,19 @@ def test_comparison_configs_differ_only_where_they_must(other: str, allowed: set
     differ = {k for k in base if base[k] != cmp[k]}
     assert differ and all(k == "model.model" or k.rsplit(".", 1)[-1] in allowed for k in differ)
     assert {k for k in differ if k == "model.model"} <= allowed
+
+
+def test_finetune_config_starts_from_the_bundle_with_its_codebooks_frozen() -> None:
+    """configs/speech16k-finetune.yaml builds: its overrides match the bundle's config (which
+    init_from checks), the weights are the bundle's, and the quantizer is frozen."""
+    from cplxcodec.models import load_model
+    from cplxcodec.training import CodecModule
+
+    by_stem = {p.stem: p for p in CONFIGS}
+    section = dict(yaml.safe_load(by_stem["speech16k-finetune"].read_text())["model"])
+    module = CodecModule(**section)
+    bundle = load_model("speech16k").state_dict()
+    mine = module.codec.state_dict()
+    assert mine.keys() == bundle.keys() and all(torch.equal(mine[k], bundle[k]) for k in bundle)
+    assert module.codec.quantizer.frozen and module.loss.stoi is not None
+    assert not any(p.requires_grad for p in module.codec.quantizer.parameters())

@@ -189,3 +189,93 @@ def test_rng_state_of_rank_1_restores_from_a_stacked_ddp_checkpoint(tiny):
         module._trainer = None
     assert torch.equal(torch.rand(4), expected)  # rank 1 continues rank 1's random stream
     assert module._pending_rng is None
+
+
+# ------------------------------------------------------------------ fine-tuning: init_from, freeze
+def _tiny_model_file(tiny, path) -> str:
+    """A tiny model with trained-looking (k-means initialised) codebooks, saved as a model file."""
+    from cplxcodec.models import ComplexCodec
+    from cplxcodec.models.serialization import save_model
+
+    torch.manual_seed(0)
+    codec = ComplexCodec(build_codec_config("speech16k", tiny)).train()
+    codec(torch.cat(_batches(2)))  # initialises every stage's codebook
+    assert bool(codec.quantizer.initialized.all())
+    save_model(codec.eval(), path)
+    return str(path)
+
+
+def _fit_clean(module: CodecModule, batches: list[torch.Tensor]) -> pl.Trainer:
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
+    trainer.fit(module, train_dataloaders=DataLoader(batches, batch_size=None))
+    return trainer
+
+
+def test_init_from_loads_a_model_file_exactly(tiny, tmp_path):
+    from cplxcodec.models import load_model
+
+    path = _tiny_model_file(tiny, tmp_path / "tiny.pt")
+    donor = load_model(path).state_dict()
+    module = CodecModule(model_overrides=tiny, init_from=path)
+    mine = module.codec.state_dict()
+    assert mine.keys() == donor.keys()
+    assert all(torch.equal(mine[k], donor[k]) for k in donor)
+    fresh = CodecModule(model_overrides=tiny).codec.state_dict()
+    assert not all(torch.equal(fresh[k], donor[k]) for k in donor)
+
+
+@pytest.mark.parametrize(
+    "frozen, trained",
+    [(["quantizer", "encoder"], ["decoder"]), (["quantizer", "decoder"], ["encoder"])],
+)
+def test_frozen_parts_stay_exactly_as_loaded(tiny, tmp_path, frozen, trained):
+    """A fine-tune changes only what is not frozen: frozen parameters and (frozen quantizer)
+    codebook buffers stay bitwise equal, get no optimizer state, and training moves the rest."""
+    path = _tiny_model_file(tiny, tmp_path / "tiny.pt")
+    module = CodecModule(model_overrides=tiny, init_from=path, freeze=frozen, warmup_steps=0)
+    before = {k: v.clone() for k, v in module.codec.state_dict().items()}
+    trainer = _fit_clean(module, _batches(3))
+    assert trainer.global_step == 3
+    after = module.codec.state_dict()
+    for part in frozen:
+        keys = [k for k in before if k.startswith(part + ".")]
+        assert keys and all(torch.equal(before[k], after[k]) for k in keys), part
+    for part in trained:
+        keys = [k for k in before if k.startswith(part + ".")]
+        assert any(not torch.equal(before[k], after[k]) for k in keys), part
+    opt = trainer.optimizers[0]
+    stateful = {id(p) for p in opt.state}
+    for part in frozen:
+        assert not any(id(p) in stateful for p in getattr(module.codec, part).parameters())
+
+
+def test_unfrozen_quantizer_still_learns(tiny, tmp_path):
+    path = _tiny_model_file(tiny, tmp_path / "tiny.pt")
+    module = CodecModule(model_overrides=tiny, init_from=path, freeze=["encoder"], warmup_steps=0)
+    before = {k: v.clone() for k, v in module.codec.quantizer.state_dict().items()}
+    _fit_clean(module, _batches(2))
+    after = module.codec.quantizer.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # EMA moved
+
+
+def test_fine_tuning_arguments_are_checked(tiny, tmp_path):
+    with pytest.raises(ValueError, match=r"unknown part\(s\) \['vocoder'\]"):
+        CodecModule(model_overrides=tiny, freeze=["vocoder"])
+    with pytest.raises(ValueError, match="leaves nothing to train"):
+        CodecModule(model_overrides=tiny, freeze=["encoder", "decoder", "quantizer"])
+    with pytest.raises(ValueError, match="needs trained codebooks"):
+        CodecModule(model_overrides=tiny, freeze=["quantizer"])
+    with pytest.raises(ValueError, match="init_from: cannot load model"):
+        CodecModule(model_overrides=tiny, init_from=str(tmp_path / "missing.pt"))
+    path = _tiny_model_file(tiny, tmp_path / "tiny.pt")
+    with pytest.raises(ValueError, match=r"another config \(latent_dim: 8 there, 16 here"):
+        CodecModule(model_overrides={**tiny, "latent_dim": 16}, init_from=path)
