@@ -234,7 +234,8 @@ class ResidualVQ(nn.Module):
         """Quantize ``z`` ``(B, D, N)`` complex64 with the first ``n_stages`` stages (default all).
 
         In training mode: initialises, updates codebooks (unless :attr:`frozen`) and applies
-        quantizer dropout. In eval mode: a pure function of ``z`` and the buffers, equal to ``decode(encode(z, n_stages))``.
+        quantizer dropout. In eval mode: a pure function of ``z`` and the buffers, equal to
+        ``decode(encode(z, n_stages))``.
         """
         self._check_latent(z)
         k_used = self._stages_used(n_stages)
@@ -245,6 +246,7 @@ class ResidualVQ(nn.Module):
         updating = training and not self.frozen
         if updating:
             self._initialize(rows, k_used)
+        if training:
             n_active = self._sample_active(batch, k_used, z.device)
         else:
             n_active = torch.full((batch,), k_used, dtype=torch.long, device=z.device)
