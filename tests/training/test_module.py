@@ -105,9 +105,9 @@ class _Recorder(pl.Callback):
         self.params.append((self._p, p))
 
 
-def _fit(module: CodecModule, batches: list[torch.Tensor]) -> tuple[pl.Trainer, _Recorder]:
-    rec = _Recorder()
-    trainer = pl.Trainer(
+def _trainer(callbacks: list[pl.Callback] | None = None) -> pl.Trainer:
+    """One epoch on CPU, nothing written, no validation."""
+    return pl.Trainer(
         accelerator="cpu",
         devices=1,
         max_epochs=1,
@@ -115,9 +115,14 @@ def _fit(module: CodecModule, batches: list[torch.Tensor]) -> tuple[pl.Trainer, 
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[rec],
+        callbacks=callbacks or [],
         limit_val_batches=0,
     )
+
+
+def _fit(module: CodecModule, batches: list[torch.Tensor]) -> tuple[pl.Trainer, _Recorder]:
+    rec = _Recorder()
+    trainer = _trainer([rec])
     loader = DataLoader(batches, batch_size=None)
     with pytest.warns(RuntimeWarning, match="skipping this step"):
         trainer.fit(module, train_dataloaders=loader)
@@ -206,16 +211,7 @@ def _tiny_model_file(tiny, path) -> str:
 
 
 def _fit_clean(module: CodecModule, batches: list[torch.Tensor]) -> pl.Trainer:
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        devices=1,
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-    )
+    trainer = _trainer()
     trainer.fit(module, train_dataloaders=DataLoader(batches, batch_size=None))
     return trainer
 
@@ -279,3 +275,15 @@ def test_fine_tuning_arguments_are_checked(tiny, tmp_path):
     path = _tiny_model_file(tiny, tmp_path / "tiny.pt")
     with pytest.raises(ValueError, match=r"another config \(latent_dim: 8 there, 16 here"):
         CodecModule(model_overrides={**tiny, "latent_dim": 16}, init_from=path)
+
+
+def test_frozen_quantizer_still_drops_stages(tiny, tmp_path):
+    """Freezing keeps the codebooks but not the stage count: quantizer dropout still draws
+    fewer stages for some examples in training mode."""
+    path = _tiny_model_file(tiny, tmp_path / "tiny.pt")
+    module = CodecModule(model_overrides=tiny, init_from=path, freeze=["quantizer"])
+    quantizer = module.codec.quantizer.train()
+    z = module.codec.latent(torch.cat(_batches(4))).detach()
+    torch.manual_seed(0)
+    counts = torch.cat([quantizer(z).n_active for _ in range(8)])
+    assert int(counts.min()) < quantizer.n_stages == int(counts.max())
